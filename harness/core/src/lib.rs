@@ -1,0 +1,21 @@
+//! Assay's vocabulary: scenarios, targets, the portable operation model, the history
+//! format and the `Driver` trait every backend implements.
+//!
+//! This crate is pure: no I/O beyond parsing text it is handed, and no async runtime
+//! choice (the `Driver` trait is runtime-agnostic). Every other crate depends on it;
+//! it depends on none of them.
+
+pub mod driver;
+pub mod history;
+pub mod op;
+pub mod scenario;
+pub mod target;
+pub mod threshold;
+
+pub use driver::{Capabilities, Capability, Driver, DriverConfig, DriverError, DriverErrorKind};
+pub use history::HistoryEvent;
+pub use op::{
+    Consistency, ErrorClass, Op, OpError, OpKind, OpMeta, OpResult, OpValue, Outcome, Record,
+};
+pub use scenario::{Scenario, ScenarioError, ScenarioKind};
+pub use target::{Endpoint, Family, LocalBackend, Secret, TargetSpec};

@@ -1,0 +1,264 @@
+//! Targets: where a run sends its ops. A target names a backend family and an endpoint,
+//! either a local stand-in started by the emulators crate or a real service.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Backend families, one driver crate each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    Dynamodb,
+    Spanner,
+    Cosmos,
+    Postgres,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Dynamodb => "dynamodb",
+            Family::Spanner => "spanner",
+            Family::Cosmos => "cosmos",
+            Family::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Local stand-ins the emulators crate can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalBackend {
+    Postgres,
+    SpannerEmulator,
+    DynamodbMoto,
+    DynamodbDynalite,
+    CosmosLocal,
+}
+
+impl LocalBackend {
+    pub const ALL: [LocalBackend; 5] = [
+        LocalBackend::Postgres,
+        LocalBackend::SpannerEmulator,
+        LocalBackend::DynamodbMoto,
+        LocalBackend::DynamodbDynalite,
+        LocalBackend::CosmosLocal,
+    ];
+
+    /// The target name users type (`--target dynamodb-moto`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalBackend::Postgres => "postgres",
+            LocalBackend::SpannerEmulator => "spanner-emulator",
+            LocalBackend::DynamodbMoto => "dynamodb-moto",
+            LocalBackend::DynamodbDynalite => "dynamodb-dynalite",
+            LocalBackend::CosmosLocal => "cosmos-local",
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            LocalBackend::Postgres => Family::Postgres,
+            LocalBackend::SpannerEmulator => Family::Spanner,
+            LocalBackend::DynamodbMoto | LocalBackend::DynamodbDynalite => Family::Dynamodb,
+            LocalBackend::CosmosLocal => Family::Cosmos,
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            LocalBackend::Postgres => "PostgreSQL (initdb + pg_ctl on PATH)",
+            LocalBackend::SpannerEmulator => "Cloud Spanner emulator (Google Cloud CLI)",
+            LocalBackend::DynamodbMoto => "DynamoDB API on moto_server (PyPI moto)",
+            LocalBackend::DynamodbDynalite => "DynamoDB API on dynalite (npm)",
+            LocalBackend::CosmosLocal => {
+                "Cosmos DB NoSQL API on @vercel/cosmosdb-server (npm) behind Assay's adapter"
+            }
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<LocalBackend> {
+        LocalBackend::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl fmt::Display for LocalBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A credential or connection string that must never reach a report or a log.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// How to reach one backend. Built by the emulators crate for local stand-ins, or from a
+/// targets file for real services.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum Endpoint {
+    Dynamodb {
+        /// `None` means the SDK's default AWS endpoint for `region`.
+        url: Option<String>,
+        region: String,
+        /// Static credentials for local stand-ins; `None` uses the AWS credential chain.
+        access_key_id: Option<Secret>,
+        secret_access_key: Option<Secret>,
+    },
+    Spanner {
+        /// `host:port` of an emulator's gRPC port; `None` means Google Cloud.
+        emulator_host: Option<String>,
+        project: String,
+        instance: String,
+        database: String,
+    },
+    Cosmos {
+        url: String,
+        key: Secret,
+        /// Accept the local server's self-signed certificate.
+        emulator: bool,
+    },
+    Postgres {
+        /// `postgres://user:password@host:port/db`
+        url: Secret,
+        /// A read replica's URL, when the target has one.
+        replica_url: Option<Secret>,
+    },
+}
+
+impl Endpoint {
+    pub fn family(&self) -> Family {
+        match self {
+            Endpoint::Dynamodb { .. } => Family::Dynamodb,
+            Endpoint::Spanner { .. } => Family::Spanner,
+            Endpoint::Cosmos { .. } => Family::Cosmos,
+            Endpoint::Postgres { .. } => Family::Postgres,
+        }
+    }
+
+    /// A one-line description safe to print (no secrets).
+    pub fn display_safe(&self) -> String {
+        match self {
+            Endpoint::Dynamodb { url, region, .. } => format!(
+                "dynamodb {} ({region})",
+                url.as_deref().unwrap_or("aws default endpoint")
+            ),
+            Endpoint::Spanner {
+                emulator_host,
+                project,
+                instance,
+                database,
+            } => format!(
+                "spanner projects/{project}/instances/{instance}/databases/{database}{}",
+                emulator_host
+                    .as_ref()
+                    .map(|h| format!(" on emulator {h}"))
+                    .unwrap_or_default()
+            ),
+            Endpoint::Cosmos { url, .. } => format!("cosmos {url}"),
+            Endpoint::Postgres { url, .. } => format!("postgres {}", redact_url(url.expose())),
+        }
+    }
+}
+
+/// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    format!("{}://{}:***@{}", &url[..scheme_end], user, &rest[at + 1..])
+}
+
+/// A named target: what `--target NAME` resolves to.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TargetSpec {
+    pub name: String,
+    pub family: Family,
+    /// Set when the target is a local stand-in the run starts itself.
+    pub local: Option<LocalBackend>,
+}
+
+impl TargetSpec {
+    pub fn local(backend: LocalBackend) -> Self {
+        TargetSpec {
+            name: backend.name().to_string(),
+            family: backend.family(),
+            local: Some(backend),
+        }
+    }
+
+    /// Resolves a target name; the error lists the names that exist.
+    pub fn resolve(name: &str) -> Result<TargetSpec, String> {
+        LocalBackend::by_name(name).map(TargetSpec::local).ok_or_else(|| {
+            let known: Vec<_> = LocalBackend::ALL.iter().map(|b| b.name()).collect();
+            format!(
+                "unknown target `{name}`; known targets: {} (see `assay targets`)",
+                known.join(", ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_serialise() {
+        let ep = Endpoint::Postgres {
+            url: Secret::new("postgres://assay:hunter2@127.0.0.1:5432/assay"),
+            replica_url: None,
+        };
+        let json = serde_json::to_string(&ep).unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(!format!("{ep:?}").contains("hunter2"));
+        assert_eq!(
+            ep.display_safe(),
+            "postgres postgres://assay:***@127.0.0.1:5432/assay"
+        );
+    }
+
+    #[test]
+    fn unknown_target_lists_known_ones() {
+        let err = TargetSpec::resolve("dynamo").unwrap_err();
+        assert!(err.contains("dynamodb-moto"), "{err}");
+        assert_eq!(
+            TargetSpec::resolve("cosmos-local").unwrap().family,
+            Family::Cosmos
+        );
+    }
+}
