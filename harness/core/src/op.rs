@@ -31,20 +31,27 @@ pub enum Op {
         #[serde(default)]
         consistency: Consistency,
     },
-    /// Unconditional put of the whole row (value replaced, version bumped).
+    /// Unconditional upsert of the value: creates the row if absent, bumps `ver`
+    /// (absent counts as 0), leaves `n` and `l` as they are.
     Write { table: String, key: String, value: String },
-    /// Create the row only if no row with this key exists; an existing key is `fail`.
+    /// Create the row (`ver` = 1) only if no row with this key exists; an existing key is
+    /// `fail` with `ErrorClass::ConditionFailed`.
     InsertIfAbsent { table: String, key: String, value: String },
-    /// Replace the value only if the stored version equals `expected_version`
-    /// (`None`: the row must be absent).
+    /// Replace the value and bump `ver` only if the stored version equals
+    /// `expected_version` (`None`: the row must be absent); otherwise `fail` with
+    /// `ErrorClass::ConditionFailed`.
     CompareAndSet {
         table: String,
         key: String,
         expected_version: Option<u64>,
         value: String,
     },
+    /// Remove the row; deleting an absent key is `ok`.
     Delete { table: String, key: String },
+    /// Add `by` to `n` (absent counts as 0), creating the row if needed; returns
+    /// `OpValue::Counter` with the new value when the backend can say it.
     Increment { table: String, key: String, by: i64 },
+    /// Append `element` to the list `l` (absent counts as empty), creating the row if needed.
     Append { table: String, key: String, element: i64 },
     /// Rows whose key starts with `prefix`, in key order, at most `limit`.
     Query {
@@ -52,7 +59,10 @@ pub enum Op {
         prefix: String,
         limit: Option<u32>,
     },
+    /// Several ops in one request, not atomic; `OpValue::Results` gives each op's result.
     Batch { ops: Vec<Op> },
+    /// Several ops applied atomically (all or nothing); `OpValue::Results` gives reads'
+    /// values. A failed condition fails the whole transaction.
     Txn { ops: Vec<Op> },
 }
 
