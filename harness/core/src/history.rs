@@ -40,6 +40,17 @@ pub enum HistoryEvent {
     },
 }
 
+/// A history line in a run's `history.jsonl`, which holds every target and scenario of
+/// the run: the event plus where it came from. Readers that want only the event can
+/// parse the line as a `HistoryEvent` (extra fields are ignored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryLine {
+    pub target: String,
+    pub scenario: String,
+    #[serde(flatten)]
+    pub event: HistoryEvent,
+}
+
 impl HistoryEvent {
     pub fn op_id(&self) -> u64 {
         match self {
@@ -68,5 +79,29 @@ mod tests {
         assert!(line.starts_with(r#"{"type":"complete","op_id":7,"client":2,"outcome":"indeterminate""#), "{line}");
         assert!(line.contains(r#""error_class":"timeout""#), "{line}");
         assert_eq!(serde_json::from_str::<HistoryEvent>(&line).unwrap(), ev);
+    }
+
+    #[test]
+    fn a_tagged_line_still_parses_as_a_plain_event() {
+        let ev = HistoryEvent::Invoke {
+            op_id: 1,
+            client: 0,
+            step: "insert".into(),
+            op: Op::Delete {
+                table: "kv".into(),
+                key: "k1".into(),
+            },
+            intended_start_ns: 10,
+            start_ns: 12,
+        };
+        let line = serde_json::to_string(&HistoryLine {
+            target: "postgres".into(),
+            scenario: "smoke".into(),
+            event: ev.clone(),
+        })
+        .unwrap();
+        assert_eq!(serde_json::from_str::<HistoryEvent>(&line).unwrap(), ev);
+        let back: HistoryLine = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.target, "postgres");
     }
 }

@@ -7,13 +7,15 @@
 
 pub mod driver;
 pub mod history;
+pub mod metrics;
 pub mod op;
 pub mod scenario;
 pub mod target;
 pub mod threshold;
 
 pub use driver::{Capabilities, Capability, Driver, DriverConfig, DriverError, DriverErrorKind};
-pub use history::HistoryEvent;
+pub use history::{HistoryEvent, HistoryLine};
+pub use metrics::LatencyHistograms;
 pub use op::{
     Consistency, ErrorClass, Op, OpError, OpKind, OpMeta, OpResult, OpValue, Outcome, Record,
 };

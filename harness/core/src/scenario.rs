@@ -384,6 +384,9 @@ impl Scenario {
             if op != OpKind::Read && (s.expect.value.is_some() || s.expect.found.is_some()) {
                 return Err(at(span, format!("step `{}`: expect.value and expect.found apply to reads only", s.name)));
             }
+            if s.name == "workload" || steps.iter().any(|p: &Step| p.name == s.name) {
+                return Err(at(span, format!("step name `{}` is used twice (or is the reserved name `workload`); give every step its own name", s.name)));
+            }
             if s.clients == 0 {
                 return Err(at(span, format!("step `{}`: clients must be at least 1", s.name)));
             }
