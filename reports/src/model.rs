@@ -1,0 +1,192 @@
+//! The report model: what `report.json` holds. Bump `REPORT_SCHEMA_VERSION` on any
+//! incompatible change; additions are compatible.
+
+use assay_check::{StepVerdict, ThresholdResult};
+use assay_core::{Capability, LatencyHistograms, OpKind, Outcome};
+use serde::Serialize;
+
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check and threshold held.
+    Pass,
+    /// A check or threshold failed (exit code 1).
+    Fail,
+    /// The run could not be done: backend down, bad setup (exit code 2).
+    Error,
+    /// The target cannot express what the scenario needs; nothing was verified.
+    Unsupported,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Unsupported => "unsupported",
+        }
+    }
+
+    /// The process exit code this verdict asks for (unsupported does not fail a run).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass | Verdict::Unsupported => 0,
+            Verdict::Fail => 1,
+            Verdict::Error => 2,
+        }
+    }
+
+    /// The worse of two verdicts (error > fail > pass > unsupported).
+    pub fn worst(self, other: Verdict) -> Verdict {
+        let rank = |v: Verdict| match v {
+            Verdict::Unsupported => 0,
+            Verdict::Pass => 1,
+            Verdict::Fail => 2,
+            Verdict::Error => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+}
+
+impl Machine {
+    pub fn current() -> Self {
+        Machine {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub assay_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub seed: u64,
+    pub machine: Machine,
+    pub verdict: Verdict,
+    /// Set when the run stopped early (Ctrl-C, backend down), with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    pub targets: Vec<TargetReport>,
+}
+
+impl RunReport {
+    /// The run's verdict from its targets (and an abort, which makes it an error).
+    pub fn overall_verdict(&self) -> Verdict {
+        let base = if self.aborted.is_some() {
+            Verdict::Error
+        } else {
+            Verdict::Unsupported
+        };
+        self.targets.iter().fold(base, |v, t| v.worst(t.verdict))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    pub family: String,
+    /// Safe to print: no credentials.
+    pub endpoint: Option<String>,
+    pub backend_version: Option<String>,
+    pub verdict: Verdict,
+    /// Why the target could not be run at all (start failed, backend down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Unsupported {
+    pub capability: Capability,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub file: String,
+    /// sha256 of the scenario file's bytes.
+    pub sha256: String,
+    pub kind: String,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<Unsupported>,
+    pub ops: u64,
+    pub errors: u64,
+    pub elapsed_s: f64,
+    pub throughput_ops_per_s: f64,
+    pub latency: Vec<LatencyRow>,
+    /// All ops of the scenario, every outcome.
+    pub overall_latency: Option<LatencyRow>,
+    pub steps: Vec<StepVerdict>,
+    pub thresholds: Vec<ThresholdResult>,
+    /// Sum of request units / capacity units the backend reported, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_units: Option<f64>,
+    pub retries: u64,
+    /// Ops grouped by error class, e.g. {"timeout": 3}.
+    pub error_classes: std::collections::BTreeMap<String, u64>,
+}
+
+/// Latency percentiles in microseconds, measured from each op's intended start.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatencyRow {
+    pub op: String,
+    pub outcome: String,
+    pub count: u64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+impl LatencyRow {
+    pub fn from_histogram(op: &str, outcome: &str, h: &hdrhistogram::Histogram<u64>) -> Self {
+        let us = |ns: u64| ns as f64 / 1e3;
+        LatencyRow {
+            op: op.to_string(),
+            outcome: outcome.to_string(),
+            count: h.len(),
+            p50_us: us(h.value_at_quantile(0.50)),
+            p90_us: us(h.value_at_quantile(0.90)),
+            p99_us: us(h.value_at_quantile(0.99)),
+            p999_us: us(h.value_at_quantile(0.999)),
+            max_us: us(h.max()),
+            mean_us: h.mean() / 1e3,
+        }
+    }
+
+    /// One row per op kind × outcome, then the overall row (`None` when nothing ran).
+    pub fn table(latencies: &LatencyHistograms) -> (Vec<LatencyRow>, Option<LatencyRow>) {
+        let rows = latencies
+            .iter()
+            .map(|(k, o, h)| LatencyRow::from_histogram(k.as_str(), o.as_str(), h))
+            .collect();
+        let all = latencies.combined(None::<OpKind>, &Outcome::ALL);
+        let overall = (!all.is_empty()).then(|| LatencyRow::from_histogram("all", "all", &all));
+        (rows, overall)
+    }
+}

@@ -1,0 +1,327 @@
+//! Writing a run's files into its directory.
+
+use crate::junit;
+use crate::model::{RunReport, Verdict};
+use assay_check::thresholds::format_ns;
+use assay_core::{HistoryEvent, HistoryLine, LatencyHistograms};
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// What one target × scenario recorded, for history.jsonl and the .hlog files.
+pub struct ScenarioArtifacts<'a> {
+    pub target: &'a str,
+    pub scenario: &'a str,
+    pub history: &'a [HistoryEvent],
+    pub latencies: &'a LatencyHistograms,
+    pub elapsed: Duration,
+}
+
+/// Paths of what `write_run` wrote.
+#[derive(Debug, Clone)]
+pub struct RunArtifacts {
+    pub dir: PathBuf,
+    pub report_json: PathBuf,
+    pub summary_md: PathBuf,
+    pub junit_xml: PathBuf,
+    pub history_jsonl: PathBuf,
+    pub hlogs: Vec<PathBuf>,
+}
+
+pub fn write_run(
+    dir: &Path,
+    report: &RunReport,
+    scenarios: &[ScenarioArtifacts<'_>],
+) -> io::Result<RunArtifacts> {
+    std::fs::create_dir_all(dir)?;
+    let report_json = dir.join("report.json");
+    let json = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
+    std::fs::write(&report_json, json)?;
+
+    let summary_md = dir.join("summary.md");
+    std::fs::write(&summary_md, summary(report))?;
+
+    let junit_xml = dir.join("junit.xml");
+    std::fs::write(&junit_xml, junit::render(report))?;
+
+    let history_jsonl = dir.join("history.jsonl");
+    let mut w = BufWriter::new(File::create(&history_jsonl)?);
+    for s in scenarios {
+        for event in s.history {
+            let line = HistoryLine {
+                target: s.target.to_string(),
+                scenario: s.scenario.to_string(),
+                event: event.clone(),
+            };
+            serde_json::to_writer(&mut w, &line).map_err(io::Error::other)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    w.flush()?;
+
+    let mut hlogs = Vec::new();
+    for s in scenarios.iter().filter(|s| !s.latencies.is_empty()) {
+        let path = dir.join(format!("{}.{}.hlog", s.target, file_safe(s.scenario)));
+        write_hlog(&path, s)?;
+        hlogs.push(path);
+    }
+    Ok(RunArtifacts {
+        dir: dir.to_path_buf(),
+        report_json,
+        summary_md,
+        junit_xml,
+        history_jsonl,
+        hlogs,
+    })
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect()
+}
+
+/// One interval per op × outcome, tagged `read.ok` etc., in the HdrHistogram log format
+/// that HistogramLogProcessor and friends read.
+fn write_hlog(path: &Path, s: &ScenarioArtifacts<'_>) -> io::Result<()> {
+    let mut file = BufWriter::new(File::create(path)?);
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment(&format!("assay {} / {}; values in nanoseconds", s.target, s.scenario))
+        .with_start_time(SystemTime::now())
+        .with_max_value_divisor(1e6)
+        .begin_log_with(&mut file, &mut serializer)?;
+    for (kind, outcome, h) in s.latencies.iter() {
+        let tag_text = format!("{kind}.{outcome}");
+        let tag = Tag::new(&tag_text);
+        log.write_histogram(h, Duration::ZERO, s.elapsed, tag)
+            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+    }
+    drop(log);
+    file.flush()
+}
+
+fn summary(report: &RunReport) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Assay run {}\n", report.run_id);
+    let _ = writeln!(
+        md,
+        "Verdict: **{}** · started {} · finished {} · assay {} · seed {}\n",
+        report.verdict.as_str(),
+        report.started_at,
+        report.finished_at,
+        report.assay_version,
+        report.seed
+    );
+    if let Some(reason) = &report.aborted {
+        let _ = writeln!(md, "Stopped early: {reason}\n");
+    }
+    md.push_str("| target | scenario | ops | errors | p50 | p99 | verdict |\n|---|---|---:|---:|---:|---:|---|\n");
+    for t in &report.targets {
+        if t.scenarios.is_empty() {
+            let _ = writeln!(
+                md,
+                "| {} | - | - | - | - | - | {} {} |",
+                t.name,
+                t.verdict.as_str(),
+                t.error.as_deref().unwrap_or("")
+            );
+        }
+        for s in &t.scenarios {
+            let (p50, p99) = s.overall_latency.as_ref().map_or(("-".into(), "-".into()), |l| {
+                (format_ns(l.p50_us * 1e3), format_ns(l.p99_us * 1e3))
+            });
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {p50} | {p99} | {} |",
+                t.name,
+                s.name,
+                s.ops,
+                s.errors,
+                s.verdict.as_str()
+            );
+        }
+    }
+    for t in &report.targets {
+        let _ = writeln!(
+            md,
+            "\n## {} ({})\n\nEndpoint: {} · backend version: {}\n",
+            t.name,
+            t.family,
+            t.endpoint.as_deref().unwrap_or("-"),
+            t.backend_version.as_deref().unwrap_or("unknown")
+        );
+        if let Some(e) = &t.error {
+            let _ = writeln!(md, "Could not run: {e}\n");
+        }
+        for s in &t.scenarios {
+            let _ = writeln!(md, "### {} — {}\n", s.name, s.verdict.as_str());
+            if let Some(r) = &s.reason {
+                let _ = writeln!(md, "{r}\n");
+            }
+            for u in &s.unsupported {
+                let _ = writeln!(md, "- unsupported `{}`: {}", u.capability, u.reason);
+            }
+            if !s.steps.is_empty() {
+                md.push_str("| step | op | ops | mismatches | result |\n|---|---|---:|---:|---|\n");
+                for st in &s.steps {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {}/{} | {} | {} |",
+                        st.step,
+                        st.op,
+                        st.completed,
+                        st.planned,
+                        st.mismatches,
+                        if st.passed { "pass" } else { "FAIL" }
+                    );
+                }
+                md.push('\n');
+                for st in s.steps.iter().filter(|st| !st.passed) {
+                    for m in &st.examples {
+                        let _ = writeln!(
+                            md,
+                            "- `{}` op {} key `{}`: expected {}, observed {}",
+                            st.step, m.op_id, m.key, m.expected, m.observed
+                        );
+                    }
+                }
+            }
+            for th in &s.thresholds {
+                let _ = writeln!(
+                    md,
+                    "- threshold `{}`: observed {} → {}",
+                    th.threshold,
+                    th.observed_display,
+                    if th.passed { "pass" } else { "FAIL" }
+                );
+            }
+            md.push('\n');
+        }
+    }
+    if report.verdict == Verdict::Pass {
+        md.push_str("All checks passed.\n");
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use assay_core::{Op, OpKind, OpMeta, OpValue, Outcome};
+
+    fn report() -> RunReport {
+        let mut lat = LatencyHistograms::default();
+        lat.record(OpKind::Write, Outcome::Ok, 2_000_000);
+        lat.record(OpKind::Write, Outcome::Ok, 4_000_000);
+        let (latency, overall_latency) = LatencyRow::table(&lat);
+        RunReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            run_id: "r1".into(),
+            assay_version: "0.1.0".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:01Z".into(),
+            seed: 1,
+            machine: Machine::current(),
+            verdict: Verdict::Fail,
+            aborted: None,
+            targets: vec![TargetReport {
+                name: "postgres".into(),
+                family: "postgres".into(),
+                endpoint: Some("postgres://assay:***@127.0.0.1:1/assay".into()),
+                backend_version: Some("15".into()),
+                verdict: Verdict::Fail,
+                error: None,
+                scenarios: vec![ScenarioReport {
+                    name: "smoke <&>".into(),
+                    file: "scenarios/smoke.toml".into(),
+                    sha256: "00".into(),
+                    kind: "conformance".into(),
+                    verdict: Verdict::Fail,
+                    reason: None,
+                    unsupported: vec![],
+                    ops: 2,
+                    errors: 0,
+                    elapsed_s: 1.0,
+                    throughput_ops_per_s: 2.0,
+                    latency,
+                    overall_latency,
+                    steps: vec![],
+                    thresholds: vec![assay_check::ThresholdResult {
+                        threshold: "p99 < 1ms".into(),
+                        observed: Some(4e6),
+                        observed_display: "4.00ms".into(),
+                        passed: false,
+                    }],
+                    request_units: None,
+                    retries: 0,
+                    error_classes: Default::default(),
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn writes_every_file_and_the_json_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = report();
+        let mut lat = LatencyHistograms::default();
+        lat.record(OpKind::Write, Outcome::Ok, 1_000);
+        let history = vec![
+            HistoryEvent::Invoke {
+                op_id: 0,
+                client: 0,
+                step: "s".into(),
+                op: Op::Delete {
+                    table: "kv".into(),
+                    key: "k".into(),
+                },
+                intended_start_ns: 0,
+                start_ns: 0,
+            },
+            HistoryEvent::Complete {
+                op_id: 0,
+                client: 0,
+                outcome: Outcome::Ok,
+                value: OpValue::None,
+                error_class: None,
+                error: None,
+                meta: OpMeta::default(),
+                end_ns: 5,
+            },
+        ];
+        let a = write_run(
+            dir.path(),
+            &r,
+            &[ScenarioArtifacts {
+                target: "postgres",
+                scenario: "smoke",
+                history: &history,
+                latencies: &lat,
+                elapsed: Duration::from_secs(1),
+            }],
+        )
+        .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&a.report_json).unwrap()).unwrap();
+        assert_eq!(json["schema_version"], 1);
+        let p99 = json["targets"][0]["scenarios"][0]["latency"][0]["p99_us"].as_f64().unwrap();
+        assert!((4000.0..4005.0).contains(&p99), "HDR keeps 3 significant digits: {p99}");
+        let history_text = std::fs::read_to_string(&a.history_jsonl).unwrap();
+        assert_eq!(history_text.lines().count(), 2);
+        let junit = std::fs::read_to_string(&a.junit_xml).unwrap();
+        assert!(junit.contains("smoke &lt;&amp;&gt;"), "{junit}");
+        assert!(junit.contains("failures=\"1\""), "{junit}");
+        assert!(junit.contains("observed 4.00ms"), "{junit}");
+        let hlog = std::fs::read_to_string(&a.hlogs[0]).unwrap();
+        assert!(hlog.contains("Tag=write.ok"), "{hlog}");
+        let table = crate::render_table(&r, false);
+        assert!(table.starts_with("TARGET"), "{table}");
+        assert!(table.contains("postgres"));
+    }
+}
