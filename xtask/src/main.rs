@@ -1,1 +1,153 @@
-fn main() {}
+//! Developer and runner front door: `cargo xtask run|test|emulators`.
+//!
+//! Plain Rust instead of shell scripts, so the same steps run on every machine and in CI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const LOCAL_TARGETS: &str = "postgres,spanner-emulator,dynamodb-moto,dynamodb-dynalite,cosmos-local";
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  run [--suite default|throughput] [--release] [--target LIST]
+        build Assay, start every local backend, run the suite, write the report,
+        print its path, stop everything
+  test  the whole test suite (unit + integration tests against every local
+        backend) and validation of every file under scenarios/
+  emulators up|down|status [NAMES]
+        start / stop / list local backends that stay up between commands";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs a command, echoing it first; returns its exit code (2 if it could not start).
+fn run(mut cmd: Command) -> u8 {
+    eprintln!("xtask: $ {}", describe(&cmd));
+    match cmd.status() {
+        Ok(s) => s.code().map_or(2, |c| c.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("xtask: error: cannot run {}: {e}", describe(&cmd));
+            2
+        }
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Builds the `assay` binary and returns its path.
+fn build_assay(release: bool) -> Result<PathBuf, u8> {
+    let mut c = cargo();
+    c.args(["build", "--package", "assay-cli", "--bin", "assay"]);
+    if release {
+        c.arg("--release");
+    }
+    match run(c) {
+        0 => Ok(root()
+            .join("target")
+            .join(if release { "release" } else { "debug" })
+            .join("assay")),
+        code => Err(code),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("run") => cmd_run(&args[1..]),
+        Some("test") => cmd_test(&args[1..]),
+        Some("emulators") => match build_assay(false) {
+            Ok(assay) => {
+                let mut c = Command::new(assay);
+                c.current_dir(root()).arg("emulators").args(&args[1..]);
+                run(c)
+            }
+            Err(code) => code,
+        },
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        other => {
+            eprintln!(
+                "xtask: error: unknown command {}; see below\n\n{USAGE}",
+                other.map_or("(none)".to_string(), |o| format!("`{o}`"))
+            );
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn cmd_run(args: &[String]) -> u8 {
+    let mut suite = "default".to_string();
+    let mut release = false;
+    let mut targets = LOCAL_TARGETS.to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--suite" => suite = it.next().cloned().unwrap_or_default(),
+            "--release" => release = true,
+            "--target" => targets = it.next().cloned().unwrap_or_default(),
+            other => {
+                eprintln!("xtask: error: unknown option `{other}` for run; see `cargo xtask --help`");
+                return 2;
+            }
+        }
+    }
+    let scenarios: Vec<&str> = match suite.as_str() {
+        "default" => vec!["scenarios/smoke.toml"],
+        "throughput" => vec!["scenarios/throughput"],
+        other => {
+            eprintln!("xtask: error: unknown suite `{other}`; use --suite default or --suite throughput");
+            return 2;
+        }
+    };
+    let assay = match build_assay(release) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut c = Command::new(assay);
+    c.current_dir(root())
+        .arg("run")
+        .args(&scenarios)
+        .args(["--target", &targets]);
+    run(c)
+}
+
+fn cmd_test(args: &[String]) -> u8 {
+    // Integration tests start their own backends through the emulators crate; the
+    // validation pass proves every shipped scenario parses.
+    let mut c = cargo();
+    c.args(["test", "--workspace", "--no-fail-fast"]).args(args);
+    let tests = run(c);
+    let validate = match build_assay(false) {
+        Ok(assay) => {
+            let mut c = Command::new(assay);
+            c.current_dir(root()).args(["validate", "scenarios"]);
+            run(c)
+        }
+        Err(code) => code,
+    };
+    if tests != 0 {
+        tests
+    } else {
+        validate
+    }
+}

@@ -1,1 +1,110 @@
-fn main() {}
+//! The `assay` binary: argument parsing and wiring only. Each subcommand lives in its
+//! own module; the work itself is done by the library crates.
+
+mod emulators_cmd;
+mod load;
+mod run;
+mod targets;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes: 0 pass, 1 a check or threshold failed, 2 the run could not be done.
+pub const EXIT_PASS: u8 = 0;
+pub const EXIT_FAIL: u8 = 1;
+pub const EXIT_CANNOT_RUN: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "assay",
+    version,
+    about = "Conformance and load tests for cloud databases",
+    after_help = "Exit codes: 0 pass, 1 a check or threshold failed, 2 the run could not be done."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EmulatorMode {
+    /// Containers when a Docker daemon answers, native processes otherwise.
+    Auto,
+    Native,
+    Containers,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios against targets and write the report.
+    Run(run::RunArgs),
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files or directories (searched for *.toml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Start, stop or list local stand-ins that stay up between commands.
+    Emulators {
+        #[command(subcommand)]
+        action: emulators_cmd::Action,
+    },
+    /// List the targets this Assay knows and whether each can run here.
+    Targets,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_CANNOT_RUN } else { EXIT_PASS };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Validate { paths } => load::validate_command(&paths),
+        Command::Targets => targets::targets_command(),
+        Command::Run(args) => runtime().block_on(run::run_command(args)),
+        Command::Emulators { action } => runtime().block_on(emulators_cmd::run(action)),
+    };
+    ExitCode::from(code)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("assay: cannot start the async runtime: {e}");
+            std::process::exit(i32::from(EXIT_CANNOT_RUN))
+        })
+}
+
+/// Prints a one-line error in the house style.
+pub fn error_line(msg: impl std::fmt::Display) {
+    eprintln!("assay: error: {msg}");
+}
+
+/// The workspace root: `$ASSAY_ROOT`, else the first ancestor of the current directory
+/// holding `emulators/node/package.json`, else where this binary was built from.
+pub fn workspace_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("ASSAY_ROOT") {
+        return PathBuf::from(root);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            if dir.join("emulators/node/package.json").is_file() {
+                return dir.to_path_buf();
+            }
+        }
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Whether stdout is a terminal (colours, progress) or a pipe / CI log (plain lines).
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}

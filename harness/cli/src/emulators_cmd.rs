@@ -1,0 +1,115 @@
+//! `assay emulators up|down|status`: local stand-ins that outlive one command, so a
+//! developer can run many scenarios without paying start-up each time. `assay run`
+//! reuses any that are up.
+
+use crate::{error_line, workspace_root, EmulatorMode, EXIT_CANNOT_RUN, EXIT_PASS};
+use assay_core::LocalBackend;
+use assay_emulators::{state, Emulator, StartOptions};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Start local stand-ins and leave them running (all when none are named).
+    Up {
+        /// Target names, e.g. postgres dynamodb-moto.
+        names: Vec<String>,
+        #[arg(long, value_enum, default_value = "auto")]
+        emulators: EmulatorMode,
+    },
+    /// Stop every stand-in started by `assay emulators up`.
+    Down,
+    /// Show which stand-ins are up and where.
+    Status,
+}
+
+fn parse_backends(names: &[String]) -> Result<Vec<LocalBackend>, String> {
+    if names.is_empty() {
+        return Ok(LocalBackend::ALL.to_vec());
+    }
+    names
+        .iter()
+        .flat_map(|n| n.split(','))
+        .map(|n| {
+            LocalBackend::by_name(n.trim()).ok_or_else(|| {
+                let known: Vec<_> = LocalBackend::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown target `{n}`; known local targets: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+pub async fn run(action: Action) -> u8 {
+    let root = workspace_root();
+    match action {
+        Action::Up { names, emulators } => {
+            let backends = match parse_backends(&names) {
+                Ok(b) => b,
+                Err(e) => {
+                    error_line(e);
+                    return EXIT_CANNOT_RUN;
+                }
+            };
+            let mut kept: Vec<state::DetachedEmulator> = state::load(&root)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d.is_alive())
+                .collect();
+            let opts = StartOptions {
+                run_dir: root.join("target/assay/emulators"),
+                mode: emulators.into(),
+                workspace_root: root.clone(),
+            };
+            let mut code = EXIT_PASS;
+            for b in backends {
+                if kept.iter().any(|d| d.backend() == b) {
+                    println!("{:18} already up", b.name());
+                    continue;
+                }
+                match Emulator::start(b, &opts).await {
+                    Ok(emu) => {
+                        println!("{:18} up at {}", b.name(), emu.endpoint().display_safe());
+                        kept.push(emu.detach());
+                    }
+                    Err(e) => {
+                        error_line(format!("{}: {e}", b.name()));
+                        code = EXIT_CANNOT_RUN;
+                    }
+                }
+            }
+            if let Err(e) = state::save(&root, &kept) {
+                error_line(format!("cannot save emulator state: {e}; stopping what was started"));
+                for d in &kept {
+                    state::stop_detached(d);
+                }
+                return EXIT_CANNOT_RUN;
+            }
+            code
+        }
+        Action::Down => {
+            let all = state::load(&root).unwrap_or_default();
+            for d in &all {
+                state::stop_detached(d);
+                println!("{:18} stopped", d.backend().name());
+            }
+            if let Err(e) = state::save(&root, &[]) {
+                error_line(format!("cannot clear emulator state: {e}"));
+                return EXIT_CANNOT_RUN;
+            }
+            if all.is_empty() {
+                println!("nothing was up");
+            }
+            EXIT_PASS
+        }
+        Action::Status => {
+            let all = state::load(&root).unwrap_or_default();
+            if all.is_empty() {
+                println!("nothing is up (start with `assay emulators up`)");
+            }
+            for d in &all {
+                let status = if d.is_alive() { "up" } else { "dead" };
+                println!("{:18} {:5} {}", d.backend().name(), status, d.endpoint().display_safe());
+            }
+            EXIT_PASS
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Loading scenario files: expanding directories, reading, parsing with located errors.
+
+use crate::{error_line, EXIT_CANNOT_RUN, EXIT_PASS};
+use assay_core::Scenario;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+    pub sha256: String,
+}
+
+/// Files named directly, and every `*.toml` below named directories, sorted.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            collect_toml(p, &mut found)
+                .map_err(|e| format!("{}: cannot read directory: {e}", p.display()))?;
+            if found.is_empty() {
+                return Err(format!("{}: no *.toml scenario files in this directory", p.display()));
+            }
+            found.sort();
+            out.extend(found);
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(format!(
+                "{}: no such file or directory; give a scenario file (e.g. scenarios/smoke.toml) or a directory of them",
+                p.display()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+pub fn load(path: &Path) -> Result<LoadedScenario, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| format!("{}:1:1: not UTF-8 text; save the scenario as UTF-8", path.display()))?;
+    let scenario = Scenario::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+    Ok(LoadedScenario {
+        path: path.to_path_buf(),
+        scenario,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+    })
+}
+
+/// Loads every scenario, reporting every bad file (not just the first).
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Vec<String>> {
+    let files = expand(paths).map_err(|e| vec![e])?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        match load(&f) {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn validate_command(paths: &[PathBuf]) -> u8 {
+    match load_all(paths) {
+        Ok(loaded) => {
+            for l in &loaded {
+                println!("ok  {}  ({})", l.path.display(), l.scenario.name);
+            }
+            println!("{} scenario file(s) valid", loaded.len());
+            EXIT_PASS
+        }
+        Err(errors) => {
+            for e in &errors {
+                error_line(e);
+            }
+            EXIT_CANNOT_RUN
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Targets: resolving names, bringing local backends up (or reusing ones left up by
+//! `assay emulators up`), and building the driver for an endpoint. This is the only
+//! module that knows every driver crate.
+
+use crate::{workspace_root, EmulatorMode, EXIT_PASS};
+use assay_core::{Driver, DriverConfig, DriverError, Endpoint, LocalBackend, TargetSpec};
+use assay_emulators::{Emulator, Mode, StartOptions};
+use assay_engine::HealthProbe;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+impl From<EmulatorMode> for Mode {
+    fn from(m: EmulatorMode) -> Mode {
+        match m {
+            EmulatorMode::Auto => Mode::Auto,
+            EmulatorMode::Native => Mode::Native,
+            EmulatorMode::Containers => Mode::Containers,
+        }
+    }
+}
+
+/// A target whose backend is up and reachable at `endpoint`.
+pub struct LiveTarget {
+    pub spec: TargetSpec,
+    pub endpoint: Endpoint,
+    pub version: Option<String>,
+    backend: LiveBackend,
+}
+
+enum LiveBackend {
+    /// Started by this run; stopped when the run ends.
+    Started(Arc<Mutex<Emulator>>),
+    /// Left running by `assay emulators up`; left running afterwards.
+    Reused(assay_emulators::state::DetachedEmulator),
+}
+
+impl LiveTarget {
+    /// Says why the backend is gone, once it is.
+    pub fn health_probe(&self) -> HealthProbe {
+        match &self.backend {
+            LiveBackend::Started(emu) => {
+                let emu = emu.clone();
+                Arc::new(move || emu.lock().unwrap_or_else(|p| p.into_inner()).exit_reason())
+            }
+            LiveBackend::Reused(d) => {
+                let d = d.clone();
+                let name = self.spec.name.clone();
+                Arc::new(move || {
+                    (!d.is_alive()).then(|| {
+                        format!("{name} (started by `assay emulators up`) is no longer running")
+                    })
+                })
+            }
+        }
+    }
+
+    pub async fn stop(self) {
+        if let LiveBackend::Started(emu) = self.backend {
+            match Arc::try_unwrap(emu) {
+                Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()).stop().await,
+                // A health probe still holds a reference: dropping ours leaves the kill to
+                // the last holder's drop, which the emulators crate guarantees.
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Starts (or reuses) the backend of a local target and waits until it is ready.
+pub async fn bring_up(
+    spec: &TargetSpec,
+    backend: LocalBackend,
+    mode: EmulatorMode,
+    run_dir: &Path,
+) -> Result<LiveTarget, String> {
+    let root = workspace_root();
+    if let Ok(detached) = assay_emulators::state::load(&root) {
+        if let Some(d) = detached
+            .into_iter()
+            .find(|d| d.backend() == backend && d.is_alive())
+        {
+            return Ok(LiveTarget {
+                spec: spec.clone(),
+                endpoint: d.endpoint(),
+                version: d.version(),
+                backend: LiveBackend::Reused(d),
+            });
+        }
+    }
+    let opts = StartOptions {
+        run_dir: run_dir.to_path_buf(),
+        mode: mode.into(),
+        workspace_root: root,
+    };
+    let emu = Emulator::start(backend, &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(LiveTarget {
+        spec: spec.clone(),
+        endpoint: emu.endpoint().clone(),
+        version: emu.version(),
+        backend: LiveBackend::Started(Arc::new(Mutex::new(emu))),
+    })
+}
+
+/// Builds the driver for an endpoint.
+pub async fn connect(endpoint: &Endpoint, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
+    Ok(match endpoint {
+        Endpoint::Dynamodb { .. } => {
+            Arc::new(assay_driver_dynamodb::DynamoDbDriver::connect(endpoint, config).await?)
+        }
+        Endpoint::Spanner { .. } => {
+            Arc::new(assay_driver_spanner::SpannerDriver::connect(endpoint, config).await?)
+        }
+        Endpoint::Cosmos { .. } => {
+            Arc::new(assay_driver_cosmos::CosmosDriver::connect(endpoint, config).await?)
+        }
+        Endpoint::Postgres { .. } => {
+            Arc::new(assay_driver_postgres::PostgresDriver::connect(endpoint, config).await?)
+        }
+    })
+}
+
+/// `assay targets`: every local target, whether it can run here, and whether one is up.
+pub fn targets_command() -> u8 {
+    let root = workspace_root();
+    let running: Vec<_> = assay_emulators::state::load(&root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d.is_alive())
+        .map(|d| d.backend())
+        .collect();
+    let name_width = LocalBackend::ALL.iter().map(|b| b.name().len()).max().unwrap_or(0);
+    println!("{:name_width$}  {:8}  {:9}  DESCRIPTION", "TARGET", "FAMILY", "STATUS");
+    for b in LocalBackend::ALL {
+        let status = if running.contains(&b) {
+            "up".to_string()
+        } else {
+            match assay_emulators::availability(b, &root) {
+                Ok(()) => "available".into(),
+                Err(_) => "missing".into(),
+            }
+        };
+        println!(
+            "{:name_width$}  {:8}  {:9}  {}",
+            b.name(),
+            b.family().as_str(),
+            status,
+            b.description()
+        );
+        if let Err(why) = assay_emulators::availability(b, &root) {
+            println!("{:name_width$}  {:8}  {:9}  ↳ {why}", "", "", "");
+        }
+    }
+    println!("\nReal endpoints (AWS, Google Cloud, Azure) come with a targets file and --allow-real.");
+    EXIT_PASS
+}
