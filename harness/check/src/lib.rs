@@ -5,5 +5,25 @@
 pub mod expectations;
 pub mod thresholds;
 
+pub mod consistency;
+pub mod edn;
+mod elle;
+mod fxhash;
+pub mod generate;
+mod graph;
+mod history_view;
+mod index;
+pub mod input;
+mod linearizable;
+mod lost_writes;
+pub mod model;
+mod session;
+pub mod staleness;
+
 pub use expectations::{check_expectations, Expectations, Mismatch, OpCounts, StepVerdict};
 pub use thresholds::{evaluate_thresholds, ThresholdResult};
+
+pub use consistency::{check_history, check_history_with, CheckOptions};
+pub use input::{parse_history_text, HistoryParseError, HistorySection};
+pub use model::{Anomaly, ConsistencyVerdict, CycleEdge, EdgeKind, Evidence, EvidenceOp, Model, UnknownModel};
+pub use staleness::{staleness, ReadLag, StalenessReport, StalenessSummary};

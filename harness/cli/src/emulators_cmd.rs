@@ -42,6 +42,7 @@ pub async fn run(action: Action) -> u8 {
     let root = workspace_root();
     match action {
         Action::Up { names, emulators } => {
+            let named = !names.is_empty();
             let backends = match parse_backends(&names) {
                 Ok(b) => b,
                 Err(e) => {
@@ -67,8 +68,19 @@ pub async fn run(action: Action) -> u8 {
                 }
                 match Emulator::start(b, &opts).await {
                     Ok(emu) => {
-                        println!("{:18} up at {}", b.name(), emu.endpoint().display_safe());
-                        kept.push(emu.detach());
+                        let endpoint = emu.endpoint().display_safe();
+                        match emu.try_detach() {
+                            Ok(d) => {
+                                println!("{:18} up at {endpoint}", b.name());
+                                kept.push(d);
+                            }
+                            // Only an explicit request for it is an error.
+                            Err(e) if named => {
+                                error_line(e);
+                                code = EXIT_CANNOT_RUN;
+                            }
+                            Err(e) => println!("{:18} not kept up: {e}", b.name()),
+                        }
                     }
                     Err(e) => {
                         error_line(format!("{}: {e}", b.name()));

@@ -107,7 +107,7 @@ pub async fn bring_up(
 pub async fn connect(endpoint: &Endpoint, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
     Ok(match endpoint {
         Endpoint::Dynamodb { .. } => {
-            Arc::new(assay_driver_dynamodb::DynamoDbDriver::connect(endpoint, config).await?)
+            Arc::new(assay_driver_dynamodb::DynamodbDriver::connect(endpoint, config).await?)
         }
         Endpoint::Spanner { .. } => {
             Arc::new(assay_driver_spanner::SpannerDriver::connect(endpoint, config).await?)

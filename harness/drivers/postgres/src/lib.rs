@@ -1,1 +1,455 @@
-//! assay-driver-postgres
+//! assay-driver-postgres: the portable operation model on the PostgreSQL wire protocol
+//! (PostgreSQL, Aurora PostgreSQL, Cloud SQL, AlloyDB, ...), through sqlx.
+//!
+//! Owns: connecting (pools for the primary and an optional read replica), the run's schema
+//! (`setup` / `teardown`), and mapping every portable op onto SQL.
+//!
+//! Layout: one schema per run, named by the namespace; each scenario table is
+//! `"<ns>"."<table>" (k TEXT COLLATE "C" PRIMARY KEY, v TEXT, ver BIGINT, n BIGINT, l BIGINT[])`.
+//!
+//! Bounds: getting a connection waits at most [`ACQUIRE_TIMEOUT`] (or the op timeout if
+//! shorter); every session runs with `statement_timeout` = the op timeout, and each op is
+//! also bounded on the client by the op timeout plus [`SERVER_CANCEL_GRACE`].
+//!
+//! Consistency: `Strong` reads, writes, batches and transactions go to the primary. Weaker
+//! reads go to the endpoint's `replica_url` when it has one, otherwise to the primary (which
+//! is at least as strong as asked).
+
+mod classify;
+mod exec;
+mod naming;
+
+use assay_core::scenario::TableSpec;
+use assay_core::{
+    Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint, ErrorClass,
+    Op, OpResult,
+};
+use async_trait::async_trait;
+use classify::Phase;
+use naming::Schema;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Row};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// Longest wait for a pooled connection (which may include opening one) before an op is
+/// reported `Unavailable`.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for the first connection while building the driver.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Extra client-side time past the op timeout, so the server's own `statement_timeout`
+/// cancel (which leaves the connection reusable) normally fires before the client gives up.
+pub const SERVER_CANCEL_GRACE: Duration = Duration::from_millis(500);
+/// Statement bound for setup and teardown DDL, which may legitimately take longer than an op.
+const DDL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the replica to show the tables setup created.
+const REPLICA_CATCH_UP: Duration = Duration::from_secs(30);
+/// Idle connections older than this are pinged before use, so a server that went away while
+/// the pool sat idle shows up as `Unavailable` rather than as a lost connection; connections
+/// in steady use skip the extra round trip, which would otherwise inflate every latency.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Transaction isolation for `Op::Txn`. `DriverConfig` has no isolation field yet; until it
+/// does, this comes from [`PostgresOptions`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IsolationLevel {
+    ReadCommitted,
+    RepeatableRead,
+    #[default]
+    Serializable,
+}
+
+impl IsolationLevel {
+    fn begin_statement(self) -> &'static str {
+        match self {
+            IsolationLevel::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            IsolationLevel::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            IsolationLevel::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        }
+    }
+}
+
+/// PostgreSQL-specific knobs beyond `DriverConfig`.
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// Connections per pool (primary, and replica if any); bounds the concurrency one driver
+    /// can put on the server.
+    pub pool_size: u32,
+    pub isolation: IsolationLevel,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            pool_size: 32,
+            isolation: IsolationLevel::Serializable,
+        }
+    }
+}
+
+/// A pool plus the `host:port` it points at, for messages (never the password).
+struct Target {
+    pool: PgPool,
+    addr: String,
+}
+
+/// What setup has done to the run's schema, so teardown removes exactly that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SchemaState {
+    /// Not created by this driver (it may exist, owned by someone else: leave it alone).
+    #[default]
+    Absent,
+    /// A COMMIT that creates it was sent but its answer was lost.
+    MaybeCreated,
+    Created,
+}
+
+pub struct PostgresDriver {
+    primary: Target,
+    replica: Option<Target>,
+    schema: Schema,
+    op_timeout: Duration,
+    options: PostgresOptions,
+    schema_state: tokio::sync::Mutex<SchemaState>,
+}
+
+impl PostgresDriver {
+    pub async fn connect(endpoint: &Endpoint, config: DriverConfig) -> Result<Self, DriverError> {
+        Self::connect_with(endpoint, config, PostgresOptions::default()).await
+    }
+
+    pub async fn connect_with(
+        endpoint: &Endpoint,
+        config: DriverConfig,
+        options: PostgresOptions,
+    ) -> Result<Self, DriverError> {
+        let Endpoint::Postgres { url, replica_url } = endpoint else {
+            return Err(DriverError::config(format!(
+                "the postgres driver cannot use a {} endpoint ({}); pick a postgres target",
+                endpoint.family(),
+                endpoint.display_safe()
+            )));
+        };
+        let schema = Schema::parse(&config.namespace).map_err(DriverError::config)?;
+        if config.op_timeout.is_zero() {
+            // `statement_timeout = 0` would switch the server-side bound off entirely.
+            return Err(DriverError::config(
+                "op_timeout is 0; give the run a positive op timeout",
+            ));
+        }
+        if options.pool_size == 0 {
+            return Err(DriverError::config(
+                "pool_size is 0; the postgres driver needs at least one connection",
+            ));
+        }
+        let primary = open_target(url.expose(), "primary", config.op_timeout, &options).await?;
+        let replica = match replica_url {
+            Some(url) => {
+                Some(open_target(url.expose(), "replica", config.op_timeout, &options).await?)
+            }
+            None => None,
+        };
+        Ok(PostgresDriver {
+            primary,
+            replica,
+            schema,
+            op_timeout: config.op_timeout,
+            options,
+            schema_state: tokio::sync::Mutex::new(SchemaState::Absent),
+        })
+    }
+
+    /// The schema this driver's tables live in (the run's namespace).
+    pub fn schema_name(&self) -> &str {
+        self.schema.as_str()
+    }
+
+    /// Weak reads may be served by the replica; everything else needs the primary.
+    fn route(&self, op: &Op) -> &Target {
+        match (op, &self.replica) {
+            (Op::Read { consistency, .. }, Some(replica))
+                if *consistency != Consistency::Strong =>
+            {
+                replica
+            }
+            _ => &self.primary,
+        }
+    }
+
+    async fn create_schema_and_tables(&self, tables: &[TableSpec]) -> Result<(), DriverError> {
+        let mut state = self.schema_state.lock().await;
+        let addr = &self.primary.addr;
+        let mut conn = self.primary.pool.acquire().await.map_err(|e| {
+            DriverError::unavailable(classify::classify(&e, Phase::Acquire, addr).1)
+        })?;
+        let backend = |e: sqlx::Error| ddl_error(&e, "setup", addr);
+        // One transaction, so a failed setup leaves nothing behind on the server.
+        let mut tx = conn.begin().await.map_err(backend)?;
+        sqlx::query(&format!(
+            "SET LOCAL statement_timeout = '{}ms'",
+            DDL_TIMEOUT.as_millis()
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let create_schema = match *state {
+            SchemaState::Created => None,
+            // Our own earlier COMMIT may have created it.
+            SchemaState::MaybeCreated => Some("CREATE SCHEMA IF NOT EXISTS"),
+            // Plain CREATE, so a schema that someone else owns is an error, never adopted.
+            SchemaState::Absent => Some("CREATE SCHEMA"),
+        };
+        if let Some(create) = create_schema {
+            let created = sqlx::query(&format!("{create} {}", self.schema.quoted()))
+                .execute(&mut *tx)
+                .await;
+            if let Err(e) = created {
+                if db_code(&e).as_deref() == Some("42P06") {
+                    return Err(DriverError::backend(format!(
+                        "schema `{ns}` already exists at {addr}: another run uses this namespace, or an earlier teardown did not finish (drop it with DROP SCHEMA \"{ns}\" CASCADE)",
+                        ns = self.schema.as_str()
+                    )));
+                }
+                return Err(backend(e));
+            }
+        }
+        for table in tables {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} (\
+                 k TEXT COLLATE \"C\" PRIMARY KEY, \
+                 v TEXT, \
+                 ver BIGINT NOT NULL DEFAULT 0, \
+                 n BIGINT NOT NULL DEFAULT 0, \
+                 l BIGINT[] NOT NULL DEFAULT '{{}}')",
+                self.schema.table(&table.name)
+            );
+            sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
+        }
+        let before = *state;
+        if before != SchemaState::Created {
+            *state = SchemaState::MaybeCreated;
+        }
+        match tx.commit().await {
+            Ok(()) => {
+                *state = SchemaState::Created;
+                Ok(())
+            }
+            Err(e) => {
+                // The server answered, so the commit definitely did not happen; only a lost
+                // answer leaves the schema possibly created.
+                if matches!(e, sqlx::Error::Database(_)) {
+                    *state = before;
+                }
+                Err(backend(e))
+            }
+        }
+    }
+
+    async fn wait_for_replica(&self, tables: &[TableSpec]) -> Result<(), DriverError> {
+        let Some(replica) = &self.replica else {
+            return Ok(());
+        };
+        let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+        let deadline = Instant::now() + REPLICA_CATCH_UP;
+        let mut last_problem = String::from("no answer yet");
+        while Instant::now() < deadline {
+            let visible = sqlx::query(
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = ANY($2)",
+            )
+            .bind(self.schema.as_str())
+            .bind(&names)
+            .fetch_one(&replica.pool)
+            .await;
+            match visible.and_then(|row| row.try_get::<i64, _>(0)) {
+                Ok(n) if n == names.len() as i64 => return Ok(()),
+                Ok(n) => last_problem = format!("{n} of {} tables visible", names.len()),
+                Err(e) => last_problem = classify::classify(&e, Phase::Running, &replica.addr).1,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(DriverError::unavailable(format!(
+            "replica at {} did not show the run's tables within {REPLICA_CATCH_UP:?} ({last_problem}); is it streaming from the primary?",
+            replica.addr
+        )))
+    }
+}
+
+async fn open_target(
+    url: &str,
+    role: &str,
+    op_timeout: Duration,
+    options: &PostgresOptions,
+) -> Result<Target, DriverError> {
+    // sqlx's URL error does not echo the URL, so the password cannot leak through it.
+    let connect_options = PgConnectOptions::from_str(url)
+        .map_err(|e| classify::connect_error(&e, role, "(unparsed url)"))?
+        .application_name("assay")
+        .options([(
+            "statement_timeout",
+            format!("{}ms", op_timeout.as_millis().max(1)),
+        )]);
+    let addr = format!(
+        "{}:{}",
+        connect_options.get_host(),
+        connect_options.get_port()
+    );
+    // A direct first connection, because the pool retries a refused connect until its
+    // timeout and then reports only "timed out"; this one says why.
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_options.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
+        }
+        Ok(Err(e)) => return Err(classify::connect_error(&e, role, &addr)),
+        Err(_) => {
+            return Err(classify::connect_timeout_error(
+                role,
+                &addr,
+                CONNECT_TIMEOUT,
+            ))
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(options.pool_size)
+        .acquire_timeout(ACQUIRE_TIMEOUT.min(op_timeout))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect_lazy_with(connect_options);
+    Ok(Target { pool, addr })
+}
+
+fn db_code(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+fn ddl_error(e: &sqlx::Error, what: &str, addr: &str) -> DriverError {
+    let (class, message) = classify::classify(e, Phase::Running, addr);
+    match class {
+        ErrorClass::Unavailable | ErrorClass::ConnectionLost | ErrorClass::Timeout => {
+            DriverError::unavailable(format!("{what} at {addr} did not finish: {message}"))
+        }
+        _ => DriverError::backend(format!("{what} at {addr} failed: {message}")),
+    }
+}
+
+#[async_trait]
+impl Driver for PostgresDriver {
+    fn family(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none("not declared by the postgres driver").support(&Capability::ALL)
+    }
+
+    async fn backend_version(&self) -> Option<String> {
+        let query = sqlx::query("SHOW server_version").fetch_one(&self.primary.pool);
+        let row = tokio::time::timeout(self.op_timeout + ACQUIRE_TIMEOUT, query)
+            .await
+            .ok()?
+            .ok()?;
+        row.try_get::<String, _>(0).ok()
+    }
+
+    async fn setup(&self, tables: &[TableSpec]) -> Result<(), DriverError> {
+        for table in tables {
+            naming::check_table_name(&table.name).map_err(DriverError::config)?;
+        }
+        let bound = ACQUIRE_TIMEOUT + DDL_TIMEOUT;
+        tokio::time::timeout(bound, self.create_schema_and_tables(tables))
+            .await
+            .map_err(|_| {
+                DriverError::unavailable(format!(
+                    "setup at {} did not finish within {bound:?}",
+                    self.primary.addr
+                ))
+            })??;
+        self.wait_for_replica(tables).await
+    }
+
+    async fn execute(&self, op: &Op) -> OpResult {
+        let started = Instant::now();
+        let target = self.route(op);
+        let mut conn = match target.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => return classify::error_result(&e, Phase::Acquire, &target.addr),
+        };
+        let budget = (self.op_timeout + SERVER_CANCEL_GRACE).saturating_sub(started.elapsed());
+        let mut exec = exec::Exec {
+            conn: &mut conn,
+            schema: &self.schema,
+            addr: &target.addr,
+            isolation: self.options.isolation,
+            poisoned: false,
+        };
+        let outcome = tokio::time::timeout(budget, exec.run(op)).await;
+        let (result, poisoned) = match outcome {
+            Ok(result) => (result, exec.poisoned),
+            Err(_) => (
+                OpResult::error(
+                    ErrorClass::Timeout,
+                    format!(
+                        "no answer from {} within {:?} (op timeout {:?} plus grace); the op may have been applied",
+                        target.addr,
+                        self.op_timeout + SERVER_CANCEL_GRACE,
+                        self.op_timeout
+                    ),
+                ),
+                true,
+            ),
+        };
+        if poisoned {
+            conn.close_on_drop();
+        }
+        result
+    }
+
+    async fn teardown(&self) -> Result<(), DriverError> {
+        let mut state = self.schema_state.lock().await;
+        if *state == SchemaState::Absent {
+            return Ok(());
+        }
+        let addr = &self.primary.addr;
+        let drop_schema = async {
+            let mut conn = self.primary.pool.acquire().await.map_err(|e| {
+                DriverError::unavailable(classify::classify(&e, Phase::Acquire, addr).1)
+            })?;
+            let failed = |e: sqlx::Error| ddl_error(&e, "teardown", addr);
+            let mut tx = conn.begin().await.map_err(failed)?;
+            sqlx::query(&format!(
+                "SET LOCAL statement_timeout = '{}ms'",
+                DDL_TIMEOUT.as_millis()
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+            sqlx::query(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                self.schema.quoted()
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)
+        };
+        let bound = ACQUIRE_TIMEOUT + DDL_TIMEOUT;
+        tokio::time::timeout(bound, drop_schema)
+            .await
+            .map_err(|_| {
+                DriverError::unavailable(format!(
+                    "teardown at {addr} did not finish within {bound:?}"
+                ))
+            })??;
+        *state = SchemaState::Absent;
+        Ok(())
+    }
+}

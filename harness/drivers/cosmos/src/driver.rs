@@ -1,0 +1,452 @@
+//! `CosmosDriver`: building the SDK client for an endpoint, the run's database and
+//! containers (setup/teardown), and the `Driver` trait glue. The op semantics live in
+//! `ops.rs`.
+
+use crate::errors::{classify, status_of, Effect, Failure, Tally};
+use crate::layout::PARTITION_KEY_PATH;
+use assay_core::scenario::TableSpec;
+use assay_core::{
+    Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint, Op,
+    OpResult,
+};
+use async_trait::async_trait;
+use azure_data_cosmos::clients::{ContainerClient, DatabaseClient};
+use azure_data_cosmos::models::ContainerProperties;
+use azure_data_cosmos::options::{
+    BinaryEncodingOptions, ConnectionPoolOptions, CreateContainerOptions, CreateDatabaseOptions,
+    DeleteContainerOptions, DeleteDatabaseOptions, OperationOptions, ReadConsistencyStrategy,
+    ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
+};
+use azure_data_cosmos::{
+    AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, CosmosError,
+    CosmosRuntimeBuilder, RoutingStrategy,
+};
+use futures::TryStreamExt;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Upper bound on opening one TCP connection; the SDK's default is 5 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Upper bound on `connect` (the SDK fetches the account metadata while building).
+const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
+/// Upper bound on creating the database and containers and waiting until they answer.
+const SETUP_DEADLINE: Duration = Duration::from_secs(60);
+/// Upper bound on removing them.
+const TEARDOWN_DEADLINE: Duration = Duration::from_secs(60);
+/// Bounds of the SDK's per-request timeouts (its own validation range).
+const MIN_REQUEST_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(65);
+
+/// Driver for the Cosmos DB NoSQL API, on the official `azure_data_cosmos` SDK.
+///
+/// Layout: one database per run named by the namespace, one container per scenario table
+/// (named by the table), partition key `/k`; see `layout.rs` for the item shape.
+pub struct CosmosDriver {
+    pub(crate) client: CosmosClient,
+    pub(crate) config: DriverConfig,
+    pub(crate) endpoint_display: String,
+    containers: Mutex<HashMap<String, ContainerClient>>,
+    created: Mutex<Created>,
+}
+
+/// What `setup` made, so `teardown` removes exactly that.
+#[derive(Debug, Default)]
+struct Created {
+    database: bool,
+    containers: Vec<String>,
+}
+
+impl CosmosDriver {
+    /// Builds the SDK client and checks the endpoint answers (the SDK reads the account
+    /// metadata while building).
+    pub async fn connect(endpoint: &Endpoint, config: DriverConfig) -> Result<Self, DriverError> {
+        let Endpoint::Cosmos { url, key, emulator } = endpoint else {
+            return Err(DriverError::config(format!(
+                "the cosmos driver needs a cosmos endpoint, got {}; pick a cosmos target",
+                endpoint.display_safe()
+            )));
+        };
+        let account_endpoint: AccountEndpoint = url.parse().map_err(|e| {
+            DriverError::config(format!(
+                "cosmos endpoint url `{url}` is not valid ({e}); use e.g. https://ACCOUNT.documents.azure.com:443/"
+            ))
+        })?;
+        let account =
+            AccountReference::with_authentication_key(account_endpoint, key.expose().to_string());
+
+        let request_timeout = config
+            .op_timeout
+            .clamp(MIN_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT);
+        let mut pool = ConnectionPoolOptions::builder()
+            .with_max_connect_timeout(CONNECT_TIMEOUT)
+            .with_max_dataplane_request_timeout(request_timeout)
+            .with_max_metadata_request_timeout(request_timeout.max(CONNECT_DEADLINE));
+        if *emulator {
+            // Local stand-ins speak HTTP/1.1 only and present self-signed certificates.
+            pool = pool
+                .with_is_http2_allowed(false)
+                .with_server_certificate_validation(
+                    ServerCertificateValidation::RequiredUnlessEmulator,
+                );
+        }
+        let pool = pool.build().map_err(|e| {
+            DriverError::config(format!(
+                "cosmos connection options rejected by the SDK: {e}"
+            ))
+        })?;
+
+        let mut defaults = OperationOptions::default();
+        defaults.end_to_end_latency_policy = Some(config.op_timeout.into());
+        // A 429 is a result the harness measures (`Throttled`), not something to hide
+        // behind the SDK's retry loop, which would also stretch latencies past the op
+        // timeout.
+        defaults.throttling_retry_options = Some(
+            ThrottlingRetryOptionsBuilder::new()
+                .with_max_retry_count(0)
+                .build(),
+        );
+
+        let runtime = CosmosRuntimeBuilder::new()
+            .with_connection_pool(pool)
+            .build()
+            .await
+            .map_err(|e| DriverError::config(format!("cosmos SDK runtime did not start: {e}")))?;
+        let build = CosmosClientBuilder::new()
+            .with_runtime(runtime)
+            // The local stand-in only speaks JSON; text JSON is also what real accounts
+            // accept from every SDK.
+            .with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(false))
+            .with_default_operation_options(defaults)
+            .build(account, RoutingStrategy::PreferredRegions(Vec::new()));
+        let client = match tokio::time::timeout(CONNECT_DEADLINE, build).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => return Err(connect_error(url, &e)),
+            Err(_) => {
+                return Err(DriverError::unavailable(format!(
+                    "cosmos endpoint {url} did not answer within {CONNECT_DEADLINE:?}; is the backend running?"
+                )))
+            }
+        };
+        Ok(CosmosDriver {
+            client,
+            endpoint_display: endpoint.display_safe(),
+            config,
+            containers: Mutex::new(HashMap::new()),
+            created: Mutex::new(Created::default()),
+        })
+    }
+
+    fn database(&self) -> DatabaseClient {
+        self.client.database_client(self.config.namespace.clone())
+    }
+
+    /// The container of a scenario table, resolved once and cached.
+    pub(crate) async fn container(&self, table: &str) -> Result<ContainerClient, Failure> {
+        if let Some(c) = self
+            .containers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(table).cloned())
+        {
+            return Ok(c);
+        }
+        let container = self
+            .database()
+            .container_client(table.to_string(), None)
+            .await
+            .map_err(|e| {
+                let mut failure = classify(&e, Effect::Read);
+                if status_of(&e) == 404 {
+                    failure.message = format!(
+                        "table `{table}` does not exist in cosmos database `{}`; run setup first ({})",
+                        self.config.namespace, failure.message
+                    );
+                }
+                failure
+            })?;
+        if let Ok(mut m) = self.containers.lock() {
+            m.insert(table.to_string(), container.clone());
+        }
+        Ok(container)
+    }
+
+    pub(crate) fn write_options(&self) -> OperationOptions {
+        OperationOptions::default()
+    }
+
+    /// Per-request read consistency. The SDK has no knob for bounded staleness or
+    /// consistent prefix, so those get the next stronger level it can express; `Strong`
+    /// is a quorum read of the serving region (`LatestCommitted`), because `GlobalStrong`
+    /// is refused client-side unless the account itself is Strong.
+    pub(crate) fn read_options(&self, consistency: Consistency) -> OperationOptions {
+        let mut options = OperationOptions::default();
+        options.read_consistency_strategy = Some(match consistency {
+            Consistency::Strong | Consistency::BoundedStaleness => {
+                ReadConsistencyStrategy::LatestCommitted
+            }
+            Consistency::Session | Consistency::ConsistentPrefix => {
+                ReadConsistencyStrategy::Session
+            }
+            Consistency::Eventual => ReadConsistencyStrategy::Eventual,
+        });
+        options
+    }
+
+    async fn create_database(&self, deadline: Instant) -> Result<(), DriverError> {
+        let ns = &self.config.namespace;
+        let result = bounded(
+            deadline,
+            self.client
+                .create_database(ns, Some(CreateDatabaseOptions::default())),
+        )
+        .await?;
+        match result {
+            Ok(_) => {
+                if let Ok(mut created) = self.created.lock() {
+                    created.database = true;
+                }
+                Ok(())
+            }
+            // Already there (a rerun of setup, or someone else's): use it, never delete it.
+            Err(e) if status_of(&e) == 409 => Ok(()),
+            Err(e) => Err(self.setup_error(&format!("create database `{ns}`"), &e)),
+        }
+    }
+
+    async fn create_container(&self, table: &str, deadline: Instant) -> Result<(), DriverError> {
+        let properties = ContainerProperties::new(table.to_string(), PARTITION_KEY_PATH.into());
+        let result = bounded(
+            deadline,
+            self.database()
+                .create_container(properties, Some(CreateContainerOptions::default())),
+        )
+        .await?;
+        match result {
+            Ok(_) => {
+                if let Ok(mut created) = self.created.lock() {
+                    if !created.containers.iter().any(|c| c == table) {
+                        created.containers.push(table.to_string());
+                    }
+                }
+                Ok(())
+            }
+            Err(e) if status_of(&e) == 409 => Ok(()),
+            Err(e) => Err(self.setup_error(&format!("create container `{table}`"), &e)),
+        }
+    }
+
+    /// Polls until the container resolves (metadata and partition ranges readable).
+    async fn wait_usable(&self, table: &str, deadline: Instant) -> Result<(), DriverError> {
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match bounded(deadline, self.container(table)).await? {
+                Ok(_) => return Ok(()),
+                Err(failure) => last = failure.message,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(DriverError::unavailable(format!(
+            "cosmos container `{table}` on {} was not usable within {SETUP_DEADLINE:?}: {last}",
+            self.endpoint_display
+        )))
+    }
+
+    fn setup_error(&self, what: &str, e: &CosmosError) -> DriverError {
+        let failure = classify(e, Effect::Write);
+        let message = format!(
+            "{what} on {} failed: {}",
+            self.endpoint_display, failure.message
+        );
+        match failure.class {
+            assay_core::ErrorClass::Unavailable
+            | assay_core::ErrorClass::Timeout
+            | assay_core::ErrorClass::ConnectionLost => DriverError::unavailable(message),
+            _ => DriverError::backend(message),
+        }
+    }
+
+    /// Names of the containers in the run's database (`None` when the database is gone);
+    /// used by tests to prove teardown leaves nothing behind.
+    pub async fn list_tables(&self) -> Result<Option<Vec<String>>, DriverError> {
+        let query = azure_data_cosmos::Query::from("SELECT * FROM root r WHERE r.id = @id")
+            .with_parameter("@id", &self.config.namespace)
+            .map_err(|e| DriverError::backend(format!("cosmos query could not be built: {e}")))?;
+        let databases: Vec<azure_data_cosmos::models::DatabaseProperties> = self
+            .client
+            .query_databases(query, None)
+            .await
+            .map_err(|e| self.setup_error("list databases", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.setup_error("list databases", &e))?;
+        if databases.is_empty() {
+            return Ok(None);
+        }
+        let containers: Vec<ContainerProperties> = self
+            .database()
+            .query_containers("SELECT * FROM root", None)
+            .await
+            .map_err(|e| self.setup_error("list containers", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.setup_error("list containers", &e))?;
+        Ok(Some(
+            containers.into_iter().map(|c| c.id.into_owned()).collect(),
+        ))
+    }
+}
+
+/// Runs a setup/teardown step, bounded by the step's deadline.
+async fn bounded<T>(
+    deadline: Instant,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, DriverError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, fut).await.map_err(|_| {
+        DriverError::unavailable("cosmos backend did not answer before the setup/teardown deadline")
+    })
+}
+
+fn connect_error(url: &str, e: &CosmosError) -> DriverError {
+    let failure = classify(e, Effect::Read);
+    match failure.class {
+        assay_core::ErrorClass::Unavailable
+        | assay_core::ErrorClass::Timeout
+        | assay_core::ErrorClass::ConnectionLost => DriverError::unavailable(format!(
+            "cosmos endpoint {url} is unreachable: {}",
+            failure.message
+        )),
+        _ => DriverError::config(format!(
+            "cosmos endpoint {url} refused the client (check the url and key): {}",
+            failure.message
+        )),
+    }
+}
+
+#[async_trait]
+impl Driver for CosmosDriver {
+    fn family(&self) -> &'static str {
+        "cosmos"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none("not implemented in the cosmos driver").support(&[
+            Capability::Read,
+            Capability::Write,
+            Capability::InsertIfAbsent,
+            Capability::CompareAndSet,
+            Capability::Delete,
+            Capability::Increment,
+            Capability::Append,
+            Capability::Query,
+            Capability::Batch,
+            Capability::Txn,
+            Capability::WeakReads,
+        ])
+    }
+
+    async fn backend_version(&self) -> Option<String> {
+        // The gateway reports its build in `x-ms-gatewayversion` on every response; the
+        // local stand-in sends none, and then there is nothing honest to report.
+        let query = azure_data_cosmos::Query::from("SELECT * FROM root r WHERE r.id = @id")
+            .with_parameter("@id", &self.config.namespace)
+            .ok()?;
+        let first_page = async {
+            let mut pages = self
+                .client
+                .query_databases(query, None)
+                .await
+                .ok()?
+                .into_pages();
+            pages.try_next().await.ok().flatten()
+        };
+        let page = tokio::time::timeout(self.config.op_timeout, first_page)
+            .await
+            .ok()
+            .flatten()?;
+        page.headers()
+            .gateway_version()
+            .map(|v| format!("cosmos gateway {v}"))
+    }
+
+    async fn setup(&self, tables: &[TableSpec]) -> Result<(), DriverError> {
+        let deadline = Instant::now() + SETUP_DEADLINE;
+        self.create_database(deadline).await?;
+        for table in tables {
+            self.create_container(&table.name, deadline).await?;
+        }
+        for table in tables {
+            self.wait_usable(&table.name, deadline).await?;
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, op: &Op) -> OpResult {
+        let mut tally = Tally::default();
+        let limit = self.config.op_timeout;
+        match tokio::time::timeout(limit, self.run(op, &mut tally)).await {
+            Ok(result) => result,
+            Err(_) => Failure::timeout(limit).into_result(tally.meta()),
+        }
+    }
+
+    async fn teardown(&self) -> Result<(), DriverError> {
+        let deadline = Instant::now() + TEARDOWN_DEADLINE;
+        let (database, containers) = match self.created.lock() {
+            Ok(created) => (created.database, created.containers.clone()),
+            Err(_) => (false, Vec::new()),
+        };
+        if let Ok(mut m) = self.containers.lock() {
+            m.clear();
+        }
+        if database {
+            // Deleting the database removes its containers with it.
+            let result = bounded(
+                deadline,
+                self.database()
+                    .delete(Some(DeleteDatabaseOptions::default())),
+            )
+            .await?;
+            match result {
+                Ok(_) => {}
+                Err(e) if status_of(&e) == 404 => {}
+                Err(e) => {
+                    return Err(self
+                        .setup_error(&format!("delete database `{}`", self.config.namespace), &e))
+                }
+            }
+        } else {
+            for table in &containers {
+                let container = match bounded(
+                    deadline,
+                    self.database().container_client(table.clone(), None),
+                )
+                .await?
+                {
+                    Ok(c) => c,
+                    Err(e) if status_of(&e) == 404 => continue,
+                    Err(e) => {
+                        return Err(self.setup_error(&format!("find container `{table}`"), &e))
+                    }
+                };
+                match bounded(
+                    deadline,
+                    container.delete(Some(DeleteContainerOptions::default())),
+                )
+                .await?
+                {
+                    Ok(_) => {}
+                    Err(e) if status_of(&e) == 404 => {}
+                    Err(e) => {
+                        return Err(self.setup_error(&format!("delete container `{table}`"), &e))
+                    }
+                }
+            }
+        }
+        if let Ok(mut created) = self.created.lock() {
+            *created = Created::default();
+        }
+        Ok(())
+    }
+}

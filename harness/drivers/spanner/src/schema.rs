@@ -1,0 +1,210 @@
+//! Tables of a run: physical naming, creating them in `setup` and dropping exactly those in
+//! `teardown` through `UpdateDatabaseDdl`, each long-running operation awaited with a bound.
+
+use crate::classify::{describe, one_line};
+use crate::driver::{SpannerDriver, ADMIN_RPC_TIMEOUT};
+use crate::layout;
+use assay_core::scenario::TableSpec;
+use assay_core::DriverError;
+use gcloud_gax::grpc::Code;
+use gcloud_gax::retry::RetrySetting;
+use gcloud_googleapis::spanner::admin::database::v1::UpdateDatabaseDdlRequest;
+use gcloud_spanner::statement::Statement;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// Upper bound on one schema change, from submission until its operation is done. The
+/// emulator applies DDL in well under a second; Google Cloud can take tens of seconds.
+const DDL_WAIT: Duration = Duration::from_secs(120);
+
+/// Spanner's limit on table name length.
+const MAX_TABLE_NAME: usize = 128;
+
+pub(crate) fn validate_namespace(ns: &str) -> Result<(), DriverError> {
+    let mut chars = ns.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if first_ok && rest_ok && ns.len() <= 31 {
+        Ok(())
+    } else {
+        Err(DriverError::config(format!(
+            "run namespace `{ns}` must match [a-z][a-z0-9_]{{0,30}}"
+        )))
+    }
+}
+
+/// `<namespace>_<logical>`, or why a scenario's table name cannot be a Spanner table.
+pub(crate) fn physical_table(driver: &SpannerDriver, logical: &str) -> Result<String, String> {
+    let valid_chars = !logical.is_empty()
+        && logical
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let physical = driver.config.physical_table(logical);
+    if !valid_chars || physical.len() > MAX_TABLE_NAME {
+        return Err(format!(
+            "table name `{logical}` cannot be a Spanner table: use 1 to {} letters, digits or `_`",
+            MAX_TABLE_NAME - driver.config.namespace.len() - 1
+        ));
+    }
+    Ok(physical)
+}
+
+pub(crate) async fn setup(driver: &SpannerDriver, tables: &[TableSpec]) -> Result<(), DriverError> {
+    let mut wanted = BTreeSet::new();
+    for t in tables {
+        wanted.insert(physical_table(driver, &t.name).map_err(DriverError::config)?);
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    // Spanner table names are case-insensitive.
+    let existing: BTreeSet<String> = list_tables(driver)
+        .await?
+        .into_iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    // Never adopt a table this run did not create: teardown would drop someone else's data.
+    if let Some(clash) = wanted
+        .iter()
+        .find(|t| existing.contains(&t.to_ascii_lowercase()))
+    {
+        return Err(DriverError::config(format!(
+            "table `{clash}` already exists in {}: another run uses namespace `{}` or an earlier \
+             run was not torn down; drop the table or pick another namespace",
+            driver.database, driver.config.namespace
+        )));
+    }
+    // Recorded before the DDL is sent, so teardown after a failed or timed-out setup
+    // still finds whichever of them came into existence.
+    driver.created.lock().await.extend(wanted.iter().cloned());
+    let statements = wanted.iter().map(|t| layout::create_table_ddl(t)).collect();
+    update_ddl(driver, statements, "create the run's tables").await
+}
+
+pub(crate) async fn teardown(driver: &SpannerDriver) -> Result<(), DriverError> {
+    let mut created = driver.created.lock().await;
+    if created.is_empty() {
+        return Ok(());
+    }
+    let existing: BTreeSet<String> = list_tables(driver).await?.into_iter().collect();
+    let to_drop: Vec<String> = created.intersection(&existing).cloned().collect();
+    if !to_drop.is_empty() {
+        let statements = to_drop.iter().map(|t| layout::drop_table_ddl(t)).collect();
+        update_ddl(driver, statements, "drop the run's tables").await?;
+    }
+    created.clear();
+    Ok(())
+}
+
+pub(crate) async fn list_tables(driver: &SpannerDriver) -> Result<Vec<String>, DriverError> {
+    let listing = async {
+        let mut tx = driver.client.single().await.map_err(|e| {
+            let (_, message) = crate::classify::client_error(&e, crate::classify::Phase::Read);
+            message
+        })?;
+        let stmt = Statement::new(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_catalog = '' AND table_schema = '' ORDER BY table_name",
+        );
+        let mut rows = tx
+            .query_with_option(stmt, crate::txn::query_options())
+            .await
+            .map_err(|s| describe(&s))?;
+        let mut names = Vec::new();
+        while let Some(row) = rows.next().await.map_err(|s| describe(&s))? {
+            names.push(
+                row.column::<String>(0)
+                    .map_err(|e| one_line(&format!("cannot decode a table name: {e}")))?,
+            );
+        }
+        Ok::<_, String>(names)
+    };
+    match tokio::time::timeout(ADMIN_RPC_TIMEOUT, listing).await {
+        Ok(Ok(names)) => Ok(names),
+        Ok(Err(message)) => Err(DriverError::unavailable(format!(
+            "cannot list the tables of {} on Spanner {}: {message}",
+            driver.database, driver.location
+        ))),
+        Err(_) => Err(DriverError::unavailable(format!(
+            "listing the tables of {} on Spanner {} took longer than {ADMIN_RPC_TIMEOUT:?}",
+            driver.database, driver.location
+        ))),
+    }
+}
+
+/// Submits one schema change and waits, bounded by [`DDL_WAIT`], until it is done.
+async fn update_ddl(
+    driver: &SpannerDriver,
+    statements: Vec<String>,
+    what: &str,
+) -> Result<(), DriverError> {
+    let started = Instant::now();
+    let request = UpdateDatabaseDdlRequest {
+        database: driver.database.clone(),
+        statements,
+        ..Default::default()
+    };
+    // A replayed CREATE/DROP would fail on its own first success: never retry DDL.
+    let no_retry = RetrySetting {
+        take: 0,
+        codes: vec![],
+        ..RetrySetting::default()
+    };
+    let fail = |detail: String| {
+        DriverError::backend(format!(
+            "could not {what} in {} on Spanner {}: {detail}",
+            driver.database, driver.location
+        ))
+    };
+    let submitted = tokio::time::timeout(
+        ADMIN_RPC_TIMEOUT,
+        driver
+            .admin
+            .database()
+            .update_database_ddl(request, Some(no_retry)),
+    )
+    .await;
+    let mut operation = match submitted {
+        Ok(Ok(op)) => op,
+        Ok(Err(status)) if status.code() == Code::Unavailable => {
+            return Err(DriverError::unavailable(format!(
+                "could not {what}: Spanner {} is unavailable: {}",
+                driver.location,
+                describe(&status)
+            )))
+        }
+        Ok(Err(status)) => return Err(fail(describe(&status))),
+        Err(_) => return Err(fail(format!("no answer within {ADMIN_RPC_TIMEOUT:?}"))),
+    };
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let remaining = DDL_WAIT.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            return Err(fail(format!(
+                "the schema operation {} was not done after {DDL_WAIT:?}",
+                operation.name()
+            )));
+        }
+        match tokio::time::timeout(remaining.min(ADMIN_RPC_TIMEOUT), operation.poll()).await {
+            Ok(Ok(_)) if operation.done() => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => return Err(fail(describe(&status))),
+            Err(_) => {}
+        }
+        tokio::time::sleep(delay.min(remaining)).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_follow_the_run_id_rule() {
+        assert!(validate_namespace("r1_abc").is_ok());
+        for bad in ["", "1abc", "Abc", "a-b", &"a".repeat(32)] {
+            assert!(validate_namespace(bad).is_err(), "{bad}");
+        }
+    }
+}
