@@ -1,0 +1,295 @@
+//! The `assay` binary as a user meets it: real backends, real processes, exit codes,
+//! one-line errors, and nothing left running afterwards.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn assay() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_assay"));
+    c.current_dir(root()).env("NO_COLOR", "1");
+    c
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = assay().args(args).output().expect("assay runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GOOD: &str = r#"format = 1
+name = "tiny"
+kind = "conformance"
+
+[[setup.tables]]
+name = "kv"
+
+[[steps]]
+name = "write"
+op = "write"
+keys = { prefix = "k", count = 20 }
+value = "v{i}"
+expect = { outcome = "ok" }
+"#;
+
+#[test]
+fn malformed_scenarios_are_located_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("bad-toml.toml", GOOD.replace("name = \"kv\"", "name = \"kv"), 6),
+        ("unknown-field.toml", GOOD.replace("op = \"write\"", "op = \"write\"\ncolour = 1"), 11),
+        ("wrong-type.toml", GOOD.replace("count = 20", "count = \"twenty\""), 11),
+    ];
+    for (name, text, line) in &cases {
+        let path = write_scenario(dir.path(), name, text);
+        let out = run(&["validate", path.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        let want = format!("{}:{line}:", path.display());
+        assert!(out.stderr.contains(&want), "{name}: want {want} in {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
+        // `run` refuses the same file before starting anything.
+        let out = run(&["run", path.to_str().unwrap(), "--target", "postgres"]);
+        assert_eq!(out.code, 2);
+        assert!(out.stderr.contains(&want), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn unknown_target_and_missing_file_are_one_line_errors() {
+    let out = run(&["run", "scenarios/smoke.toml", "--target", "dynamo"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("unknown target `dynamo`"), "{}", out.stderr);
+    assert!(out.stderr.contains("dynamodb-moto"), "lists the known ones: {}", out.stderr);
+    let out = run(&["run", "scenarios/nope.toml", "--target", "postgres"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("scenarios/nope.toml: no such file"), "{}", out.stderr);
+}
+
+#[test]
+fn shipped_scenarios_validate() {
+    let out = run(&["validate", "scenarios"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("smoke.toml"));
+}
+
+#[test]
+fn smoke_passes_on_every_local_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--target",
+        "postgres,spanner-emulator,dynamodb-moto,dynamodb-dynalite,cosmos-local",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    for target in ["postgres", "spanner-emulator", "dynamodb-moto", "dynamodb-dynalite", "cosmos-local"] {
+        let row = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(target))
+            .unwrap_or_else(|| panic!("no row for {target}:\n{}", out.stdout));
+        assert!(row.contains(" 4020 ") && row.ends_with("pass"), "{row}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["targets"].as_array().unwrap().len(), 5);
+    for f in ["summary.md", "junit.xml", "history.jsonl", "postgres.smoke.hlog"] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 5 * 2 * 4020);
+}
+
+#[test]
+fn a_failing_threshold_exits_1_with_a_junit_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = GOOD.replace("kind = \"conformance\"", "kind = \"conformance\"\nthresholds = [\"p99(write) < 1ns\"]");
+    let path = write_scenario(dir.path(), "strict.toml", &text);
+    let out_dir = dir.path().join("run");
+    let out = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--target",
+        "postgres",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("threshold p99(write) &lt; 1ns failed: observed"), "{junit}");
+}
+
+// ---- process bookkeeping for the kill / interrupt tests ----
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces; fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(1)?.parse().ok()
+}
+
+fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// Every live process below `root_pid`.
+fn descendants(root_pid: u32) -> BTreeSet<u32> {
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = BTreeSet::new();
+    for pid in all {
+        let mut p = pid;
+        for _ in 0..64 {
+            match parent_of(p) {
+                Some(pp) if pp == root_pid => {
+                    found.insert(pid);
+                    break;
+                }
+                Some(pp) if pp > 1 => p = pp,
+                _ => break,
+            }
+        }
+    }
+    found
+}
+
+/// Watches the child's process tree until `ready(pids)` says so (bounded).
+fn wait_for(child: &Child, seen: &mut BTreeSet<u32>, what: &str, ready: impl Fn(&BTreeSet<u32>) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = descendants(child.id());
+        seen.extend(&now);
+        if ready(&now) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn finish(mut child: Child, seen: &mut BTreeSet<u32>) -> (i32, String) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        seen.extend(descendants(child.id()));
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("assay did not stop within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}
+
+fn assert_nothing_left(seen: &BTreeSet<u32>) {
+    // Give killed processes a moment to be reaped by init.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = seen.iter().copied().filter(|p| is_running(*p)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left running: {:?}",
+            left.iter().map(|p| (p, cmdline(*p))).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn spawn_throughput(target: &str, out: &Path) -> Child {
+    assay()
+        .args(["run", "scenarios/throughput/kv-mixed.toml", "--target", target, "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("assay starts")
+}
+
+#[test]
+fn killing_the_backend_mid_run_gives_a_reason_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = spawn_throughput("dynamodb-moto", dir.path());
+    let mut seen = BTreeSet::new();
+    let moto = |pids: &BTreeSet<u32>| pids.iter().copied().find(|p| cmdline(*p).contains("moto_server"));
+    wait_for(&child, &mut seen, "moto_server", |p| moto(p).is_some());
+    // Let setup and some load happen first: the kill must land mid-run.
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = moto(&descendants(child.id())).expect("moto still up");
+    // SAFETY: plain kill(2) on a pid we just read from /proc.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let (code, stderr) = finish(child, &mut seen);
+    assert!(code == 1 || code == 2, "exit {code}: {stderr}");
+    let reason = stderr
+        .lines()
+        .find(|l| l.starts_with("assay: error:") && l.contains("killed by signal 9"))
+        .unwrap_or_else(|| panic!("no one-line reason in:\n{stderr}"));
+    assert!(reason.contains("moto_server"), "{reason}");
+    assert_nothing_left(&seen);
+}
+
+#[test]
+fn ctrl_c_tears_down_writes_a_partial_report_and_stops_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = spawn_throughput("postgres", dir.path());
+    let mut seen = BTreeSet::new();
+    wait_for(&child, &mut seen, "postgres", |p| p.iter().any(|p| cmdline(*p).contains("postgres")));
+    std::thread::sleep(Duration::from_secs(4));
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (code, stderr) = finish(child, &mut seen);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("run stopped early: interrupted (Ctrl-C)"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["aborted"], "interrupted (Ctrl-C)");
+    assert_eq!(report["verdict"], "error");
+    assert_nothing_left(&seen);
+}
