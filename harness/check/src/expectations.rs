@@ -56,17 +56,11 @@ impl Expectations {
     }
 }
 
+/// The key an op names, for evidence (a query's prefix).
 fn op_key(op: &Op) -> String {
     match op {
-        Op::Read { key, .. }
-        | Op::Write { key, .. }
-        | Op::InsertIfAbsent { key, .. }
-        | Op::CompareAndSet { key, .. }
-        | Op::Delete { key, .. }
-        | Op::Increment { key, .. }
-        | Op::Append { key, .. } => key.clone(),
         Op::Query { prefix, .. } => prefix.clone(),
-        Op::Batch { .. } | Op::Txn { .. } => String::new(),
+        other => other.key().unwrap_or_default().to_string(),
     }
 }
 

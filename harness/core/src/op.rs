@@ -123,6 +123,35 @@ impl fmt::Display for OpKind {
 }
 
 impl Op {
+    /// The single key a point op touches; `None` for query, batch and txn.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Op::Read { key, .. }
+            | Op::Write { key, .. }
+            | Op::InsertIfAbsent { key, .. }
+            | Op::CompareAndSet { key, .. }
+            | Op::Delete { key, .. }
+            | Op::Increment { key, .. }
+            | Op::Append { key, .. } => Some(key),
+            Op::Query { .. } | Op::Batch { .. } | Op::Txn { .. } => None,
+        }
+    }
+
+    /// The table a single-table op names; `None` for batch and txn.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            Op::Read { table, .. }
+            | Op::Write { table, .. }
+            | Op::InsertIfAbsent { table, .. }
+            | Op::CompareAndSet { table, .. }
+            | Op::Delete { table, .. }
+            | Op::Increment { table, .. }
+            | Op::Append { table, .. }
+            | Op::Query { table, .. } => Some(table),
+            Op::Batch { .. } | Op::Txn { .. } => None,
+        }
+    }
+
     pub fn kind(&self) -> OpKind {
         match self {
             Op::Read { .. } => OpKind::Read,

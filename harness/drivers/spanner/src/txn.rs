@@ -300,8 +300,8 @@ impl Ctx<'_> {
     fn prepare(&self, ops: &[Op], mode: Mode) -> Vec<Step> {
         let mut uses: HashMap<(&str, &str), usize> = HashMap::new();
         for op in ops {
-            if let Some(key) = op_key(op) {
-                *uses.entry((op_table(op), key)).or_default() += 1;
+            if let Some(key) = op.key() {
+                *uses.entry((op.table().unwrap_or_default(), key)).or_default() += 1;
             }
         }
         ops.iter()
@@ -330,7 +330,7 @@ impl Ctx<'_> {
                         ));
                     }
                 }
-                let table = match physical_table(self.driver, op_table(op)) {
+                let table = match physical_table(self.driver, op.table().unwrap_or_default()) {
                     Ok(t) => t,
                     Err(message) => return reject(message),
                 };
@@ -338,7 +338,7 @@ impl Ctx<'_> {
                 // touches the key and a failed insert may fail everything.
                 let blind_insert = mode.atomic()
                     && matches!(op, Op::InsertIfAbsent { .. })
-                    && op_key(op).is_some_and(|k| uses.get(&(op_table(op), k)) == Some(&1));
+                    && op.key().is_some_and(|k| uses.get(&(op.table().unwrap_or_default(), k)) == Some(&1));
                 Step::Run {
                     op: op.clone(),
                     table,
@@ -477,33 +477,6 @@ impl Ctx<'_> {
                 Err(Attempt::Failed(self.error(class, message)))
             }
         }
-    }
-}
-
-fn op_table(op: &Op) -> &str {
-    match op {
-        Op::Read { table, .. }
-        | Op::Write { table, .. }
-        | Op::InsertIfAbsent { table, .. }
-        | Op::CompareAndSet { table, .. }
-        | Op::Delete { table, .. }
-        | Op::Increment { table, .. }
-        | Op::Append { table, .. }
-        | Op::Query { table, .. } => table,
-        Op::Batch { .. } | Op::Txn { .. } => "",
-    }
-}
-
-fn op_key(op: &Op) -> Option<&str> {
-    match op {
-        Op::Read { key, .. }
-        | Op::Write { key, .. }
-        | Op::InsertIfAbsent { key, .. }
-        | Op::CompareAndSet { key, .. }
-        | Op::Delete { key, .. }
-        | Op::Increment { key, .. }
-        | Op::Append { key, .. } => Some(key),
-        Op::Query { .. } | Op::Batch { .. } | Op::Txn { .. } => None,
     }
 }
 
