@@ -152,6 +152,6 @@ pub fn targets_command() -> u8 {
             println!("{:name_width$}  {:8}  {:9}  ↳ {why}", "", "", "");
         }
     }
-    println!("\nReal endpoints (AWS, Google Cloud, Azure) come with a targets file and --allow-real.");
+    println!("\nOnly local targets can be run by this version; real AWS / Google Cloud / Azure endpoints are not configurable yet.");
     EXIT_PASS
 }
