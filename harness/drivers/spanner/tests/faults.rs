@@ -112,10 +112,15 @@ async fn frozen_then_stopped_backend_gives_bounded_failures() {
     signal_groups(&emu, "CONT");
     assert_bounded_failures("frozen", &frozen);
     for (op, r, _) in &frozen {
+        // A read either reaches the frozen emulator and times out, or, under load, waits
+        // for a session that cannot be created and gives up before sending: both are
+        // bounded, and neither may be reported as ok.
         if matches!(op, Op::Read { .. } | Op::Query { .. }) {
-            assert_eq!(
-                r.error_class(),
-                Some(ErrorClass::Timeout),
+            assert!(
+                matches!(
+                    r.error_class(),
+                    Some(ErrorClass::Timeout | ErrorClass::Unavailable)
+                ),
                 "{op:?} -> {r:?}"
             );
         }
