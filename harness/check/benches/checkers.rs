@@ -3,7 +3,9 @@
 //! linearizability (≤ 1 s). Histories come from `assay_check::generate`, so they are
 //! valid and every check must pass.
 
-use assay_check::generate::{list_append_history, register_history, ListAppendWorkload, RegisterWorkload};
+use assay_check::generate::{
+    list_append_history, register_history, ListAppendWorkload, RegisterWorkload,
+};
 use assay_check::{check_history, Model};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -36,7 +38,7 @@ fn register_10k() -> Vec<assay_core::HistoryEvent> {
 
 fn checkers(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
-    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
 
     let txns = list_append_100k();
     g.bench_function("list_append_100k_txns/serializable", |b| {

@@ -57,7 +57,10 @@ pub fn check_history_with(events: &[HistoryEvent], opts: &CheckOptions) -> Consi
         let lone: usize = view
             .accesses
             .iter()
-            .filter(|a| view.key_kind[a.key as usize] == KeyKind::Register && !view.key_in_txn[a.key as usize])
+            .filter(|a| {
+                view.key_kind[a.key as usize] == KeyKind::Register
+                    && !view.key_in_txn[a.key as usize]
+            })
             .count();
         if lone > 0 {
             findings.skipped.push(format!(
@@ -65,7 +68,14 @@ pub fn check_history_with(events: &[HistoryEvent], opts: &CheckOptions) -> Consi
             ));
         }
     }
-    elle::check(&view, &lists, &regs, model == Model::Linearizable, &mut findings, opts.cycle_search_work);
+    elle::check(
+        &view,
+        &lists,
+        &regs,
+        model == Model::Linearizable,
+        &mut findings,
+        opts.cycle_search_work,
+    );
     lost_writes::check(&view, &lists, &regs, &mut findings);
     if model == Model::Session {
         session::check(&view, &lists, &regs, &mut findings);
@@ -84,8 +94,15 @@ pub fn check_history_with(events: &[HistoryEvent], opts: &CheckOptions) -> Consi
         skipped,
         inconclusive,
     } = findings;
-    let allowed: Vec<&'static str> = counts.keys().copied().filter(|n| !model.forbids_anomaly(n)).collect();
-    let anomalies: Vec<_> = anomalies.into_iter().filter(|a| model.forbids_anomaly(a.name)).collect();
+    let allowed: Vec<&'static str> = counts
+        .keys()
+        .copied()
+        .filter(|n| !model.forbids_anomaly(n))
+        .collect();
+    let anomalies: Vec<_> = anomalies
+        .into_iter()
+        .filter(|a| model.forbids_anomaly(a.name))
+        .collect();
     let valid = counts.keys().all(|n| !model.forbids_anomaly(n)) && inconclusive.is_empty();
     ConsistencyVerdict {
         model,

@@ -190,13 +190,19 @@ fn is_symbol_char(c: char) -> bool {
 
 impl<'a> Reader<'a> {
     fn new(text: &'a str) -> Reader<'a> {
-        Reader { text, pos: 0, depth: 0 }
+        Reader {
+            text,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn error_at(&self, pos: usize, message: impl Into<String>) -> EdnError {
         let before = &self.text[..pos.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+        let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
+            before[nl + 1..].chars().count()
+        }) + 1;
         EdnError {
             line,
             col,
@@ -279,7 +285,10 @@ impl<'a> Reader<'a> {
                         let inner = self.form()?;
                         Ok(Edn::Tagged(tag.to_string(), Box::new(inner)))
                     }
-                    _ => Err(self.error_at(start, "a '#' must start a set #{...}, a tag #tag or a discard #_")),
+                    _ => Err(self.error_at(
+                        start,
+                        "a '#' must start a set #{...}, a tag #tag or a discard #_",
+                    )),
                 }
             }
             '"' => self.string(start),
@@ -294,9 +303,15 @@ impl<'a> Reader<'a> {
                     t if t.chars().count() == 1 => t.chars().next().unwrap_or(' '),
                     "" => match self.bump() {
                         Some(c) => c,
-                        None => return Err(self.error_at(start, "a character literal '\\' ends the input")),
+                        None => {
+                            return Err(
+                                self.error_at(start, "a character literal '\\' ends the input")
+                            )
+                        }
                     },
-                    t => return Err(self.error_at(start, format!("unknown character literal \\{t}"))),
+                    t => {
+                        return Err(self.error_at(start, format!("unknown character literal \\{t}")))
+                    }
                 };
                 Ok(Edn::Char(ch))
             }
@@ -308,7 +323,9 @@ impl<'a> Reader<'a> {
                 }
                 Ok(Edn::Keyword(tok.to_string()))
             }
-            ')' | ']' | '}' => Err(self.error_at(start, format!("unexpected '{c}' with nothing open"))),
+            ')' | ']' | '}' => {
+                Err(self.error_at(start, format!("unexpected '{c}' with nothing open")))
+            }
             c if is_symbol_char(c) => {
                 let tok = self.token();
                 Ok(self.atom(tok, start)?)
@@ -337,7 +354,8 @@ impl<'a> Reader<'a> {
         }
         let first = tok.chars().next().unwrap_or(' ');
         let second = tok.chars().nth(1);
-        let numeric = first.is_ascii_digit() || ((first == '-' || first == '+') && second.is_some_and(|c| c.is_ascii_digit()));
+        let numeric = first.is_ascii_digit()
+            || ((first == '-' || first == '+') && second.is_some_and(|c| c.is_ascii_digit()));
         if !numeric {
             return Ok(Edn::Symbol(tok.to_string()));
         }
@@ -349,7 +367,10 @@ impl<'a> Reader<'a> {
         if let Ok(f) = body.parse::<f64>() {
             return Ok(Edn::Float(f));
         }
-        Err(self.error_at(at, format!("{tok:?} is not a number this reader understands (integers must fit 64 bits)")))
+        Err(self.error_at(
+            at,
+            format!("{tok:?} is not a number this reader understands (integers must fit 64 bits)"),
+        ))
     }
 
     fn string(&mut self, start: usize) -> Result<Edn, EdnError> {
@@ -357,7 +378,9 @@ impl<'a> Reader<'a> {
         let mut s = String::new();
         loop {
             match self.bump() {
-                None => return Err(self.error_at(start, "string is not closed: add the closing '\"'")),
+                None => {
+                    return Err(self.error_at(start, "string is not closed: add the closing '\"'"))
+                }
                 Some('"') => return Ok(Edn::Str(s)),
                 Some('\\') => {
                     let at = self.pos;
@@ -375,11 +398,18 @@ impl<'a> Reader<'a> {
                                     s.push(ch);
                                     self.pos += 4;
                                 }
-                                _ => return Err(self.error_at(at, "\\u must be followed by 4 hex digits")),
+                                _ => {
+                                    return Err(
+                                        self.error_at(at, "\\u must be followed by 4 hex digits")
+                                    )
+                                }
                             }
                         }
                         other => {
-                            return Err(self.error_at(at, format!("unknown string escape \\{}", other.unwrap_or(' '))))
+                            return Err(self.error_at(
+                                at,
+                                format!("unknown string escape \\{}", other.unwrap_or(' ')),
+                            ))
                         }
                     }
                 }
@@ -397,14 +427,23 @@ impl<'a> Reader<'a> {
         loop {
             self.skip_ws()?;
             match self.peek() {
-                None => return Err(self.error_at(start, format!("collection is not closed: add '{close}'"))),
+                None => {
+                    return Err(
+                        self.error_at(start, format!("collection is not closed: add '{close}'"))
+                    )
+                }
                 Some(c) if c == close => {
                     self.bump();
                     self.depth -= 1;
                     return Ok(items);
                 }
                 Some(c @ (')' | ']' | '}')) => {
-                    return Err(self.error_at(self.pos, format!("'{c}' closes a collection opened with another bracket; expected '{close}'")))
+                    return Err(self.error_at(
+                        self.pos,
+                        format!(
+                        "'{c}' closes a collection opened with another bracket; expected '{close}'"
+                    ),
+                    ))
                 }
                 Some(_) => items.push(self.form()?),
             }
@@ -413,7 +452,10 @@ impl<'a> Reader<'a> {
 
     fn map(&self, items: Vec<Edn>, start: usize) -> Result<Edn, EdnError> {
         if items.len() % 2 != 0 {
-            return Err(self.error_at(start, "a map needs an even number of forms (key value pairs)"));
+            return Err(self.error_at(
+                start,
+                "a map needs an even number of forms (key value pairs)",
+            ));
         }
         let mut kvs = Vec::with_capacity(items.len() / 2);
         let mut it = items.into_iter();
@@ -479,7 +521,13 @@ impl Converter<'_> {
     fn key(&self, e: &Edn, at: usize) -> Result<String, EdnError> {
         match e {
             Edn::Int(_) | Edn::Str(_) | Edn::Keyword(_) => Ok(scalar_string(e)),
-            other => Err(self.err(at, format!("key {} must be an integer, string or keyword", to_text(other)))),
+            other => Err(self.err(
+                at,
+                format!(
+                    "key {} must be an integer, string or keyword",
+                    to_text(other)
+                ),
+            )),
         }
     }
 
@@ -487,12 +535,20 @@ impl Converter<'_> {
         match e {
             Edn::Nil => Err(self.err(at, format!("{what} value must not be nil"))),
             e if e.is_scalar() => Ok(scalar_string(e)),
-            other => Err(self.err(at, format!("{what} value {} must be a scalar", to_text(other)))),
+            other => Err(self.err(
+                at,
+                format!("{what} value {} must be a scalar", to_text(other)),
+            )),
         }
     }
 
     /// `[k v]` → (key, v, true); anything else → (the single register, value, false).
-    fn split_key<'e>(&self, value: &'e Edn, at: usize, pair_is_tuple: impl Fn(&Edn) -> bool) -> Result<(String, &'e Edn, bool), EdnError> {
+    fn split_key<'e>(
+        &self,
+        value: &'e Edn,
+        at: usize,
+        pair_is_tuple: impl Fn(&Edn) -> bool,
+    ) -> Result<(String, &'e Edn, bool), EdnError> {
         match value.items() {
             Some([k, v]) if pair_is_tuple(v) => Ok((self.key(k, at)?, v, true)),
             _ => Ok((SINGLE_REGISTER_KEY.to_string(), value, false)),
@@ -579,13 +635,31 @@ impl Converter<'_> {
                 for i in items {
                     match i {
                         Edn::Int(x) => list.push(*x),
-                        other => return Err(format!("list element {} must be an integer", to_text(other))),
+                        other => {
+                            return Err(format!(
+                                "list element {} must be an integer",
+                                to_text(other)
+                            ))
+                        }
                     }
                 }
-                Some(Record { key: key.to_string(), list: Some(list), ..Record::default() })
+                Some(Record {
+                    key: key.to_string(),
+                    list: Some(list),
+                    ..Record::default()
+                })
             }
-            s if s.is_scalar() => Some(Record { key: key.to_string(), value: Some(scalar_string(s)), ..Record::default() }),
-            other => return Err(format!("read value {} must be nil, a scalar or a list of integers", to_text(other))),
+            s if s.is_scalar() => Some(Record {
+                key: key.to_string(),
+                value: Some(scalar_string(s)),
+                ..Record::default()
+            }),
+            other => {
+                return Err(format!(
+                    "read value {} must be nil, a scalar or a list of integers",
+                    to_text(other)
+                ))
+            }
         }))
     }
 
@@ -604,10 +678,20 @@ impl Converter<'_> {
             }
             Op::Txn { ops } => {
                 let Some(micro) = value.and_then(|v| v.items()) else {
-                    return Err(self.err(at, ":ok of a :txn must carry the completed micro-ops as :value"));
+                    return Err(self.err(
+                        at,
+                        ":ok of a :txn must carry the completed micro-ops as :value",
+                    ));
                 };
                 if micro.len() != ops.len() {
-                    return Err(self.err(at, format!(":ok :txn has {} micro-ops but its invoke had {}", micro.len(), ops.len())));
+                    return Err(self.err(
+                        at,
+                        format!(
+                            ":ok :txn has {} micro-ops but its invoke had {}",
+                            micro.len(),
+                            ops.len()
+                        ),
+                    ));
                 }
                 let mut results = Vec::with_capacity(ops.len());
                 for (op, m) in ops.iter().zip(micro) {
@@ -615,7 +699,12 @@ impl Converter<'_> {
                         (Op::Read { key, .. }, Some([_, _, v])) => {
                             OpResult::ok(Self::read_value(key, v).map_err(|msg| self.err(at, msg))?)
                         }
-                        (Op::Read { .. }, _) => return Err(self.err(at, format!("micro-op {} must be [:r key value]", to_text(m)))),
+                        (Op::Read { .. }, _) => {
+                            return Err(self.err(
+                                at,
+                                format!("micro-op {} must be [:r key value]", to_text(m)),
+                            ))
+                        }
                         _ => OpResult::ok(OpValue::None),
                     });
                 }
@@ -631,7 +720,13 @@ impl Converter<'_> {
             other => other,
         };
         if !matches!(m, Edn::Map(_)) {
-            return Err(self.err(at, format!("expected an op map like {{:type :invoke, :f :read, :process 0}}, found {}", to_text(m))));
+            return Err(self.err(
+                at,
+                format!(
+                    "expected an op map like {{:type :invoke, :f :read, :process 0}}, found {}",
+                    to_text(m)
+                ),
+            ));
         }
         let process = match m.get("process") {
             Some(Edn::Int(p)) => *p,
@@ -640,7 +735,10 @@ impl Converter<'_> {
             None => return Err(self.err(at, "op map has no :process")),
         };
         if process < 0 || process > u32::MAX as i64 {
-            return Err(self.err(at, format!(":process {process} must be between 0 and {}", u32::MAX)));
+            return Err(self.err(
+                at,
+                format!(":process {process} must be between 0 and {}", u32::MAX),
+            ));
         }
         let kind = m.get("type").and_then(|t| t.keyword()).unwrap_or("");
         let f = match m.get("f").and_then(|f| f.keyword()) {
@@ -656,7 +754,10 @@ impl Converter<'_> {
         match kind {
             "invoke" => {
                 if self.pending.contains_key(&process) {
-                    return Err(self.err(at, format!("process {process} invokes again before its previous op completed")));
+                    return Err(self.err(
+                        at,
+                        format!("process {process} invokes again before its previous op completed"),
+                    ));
                 }
                 let (op, step, independent) = self.invoke_op(&f, value.unwrap_or(&Edn::Nil), at)?;
                 let op_id = self.next_op_id;
@@ -669,15 +770,29 @@ impl Converter<'_> {
                     intended_start_ns: time,
                     start_ns: time,
                 });
-                self.pending.insert(process, Pending { op_id, f, op, independent });
+                self.pending.insert(
+                    process,
+                    Pending {
+                        op_id,
+                        f,
+                        op,
+                        independent,
+                    },
+                );
                 Ok(())
             }
             "ok" | "fail" | "info" => {
                 let Some(p) = self.pending.remove(&process) else {
-                    return Err(self.err(at, format!(":{kind} for process {process}, which has no pending :invoke")));
+                    return Err(self.err(
+                        at,
+                        format!(":{kind} for process {process}, which has no pending :invoke"),
+                    ));
                 };
                 if p.f != f {
-                    return Err(self.err(at, format!(":{kind} :f :{f} completes an :invoke of :{}", p.f)));
+                    return Err(self.err(
+                        at,
+                        format!(":{kind} :f :{f} completes an :invoke of :{}", p.f),
+                    ));
                 }
                 let (outcome, value) = match kind {
                     "ok" => (Outcome::Ok, self.ok_value(&p, value, at)?),
@@ -696,7 +811,10 @@ impl Converter<'_> {
                 });
                 Ok(())
             }
-            other => Err(self.err(at, format!(":type :{other} must be :invoke, :ok, :fail or :info"))),
+            other => Err(self.err(
+                at,
+                format!(":type :{other} must be :invoke, :ok, :fail or :info"),
+            )),
         }
     }
 }
@@ -766,16 +884,39 @@ fn op_edn(op: &Op, step: &str, result: Option<&OpValue>) -> Option<(&'static str
     Some(match op {
         Op::Read { key, .. } => ("read", tuple(key, read_edn(result))),
         Op::Write { key, value, .. } => ("write", tuple(key, edn_scalar(value))),
-        Op::CompareAndSet { key, expected_version, value, .. } => match cas_value_expected(step) {
-            Some(old) => ("cas", tuple(key, Edn::Vector(vec![old.as_deref().map_or(Edn::Nil, edn_scalar), edn_scalar(value)]))),
+        Op::CompareAndSet {
+            key,
+            expected_version,
+            value,
+            ..
+        } => match cas_value_expected(step) {
+            Some(old) => (
+                "cas",
+                tuple(
+                    key,
+                    Edn::Vector(vec![
+                        old.as_deref().map_or(Edn::Nil, edn_scalar),
+                        edn_scalar(value),
+                    ]),
+                ),
+            ),
             None => {
                 let v = expected_version.map_or(Edn::Nil, |v| Edn::Int(v as i64));
-                ("cas-version", tuple(key, Edn::Vector(vec![v, edn_scalar(value)])))
+                (
+                    "cas-version",
+                    tuple(key, Edn::Vector(vec![v, edn_scalar(value)])),
+                )
             }
         },
-        Op::InsertIfAbsent { key, value, .. } => ("cas", tuple(key, Edn::Vector(vec![Edn::Nil, edn_scalar(value)]))),
+        Op::InsertIfAbsent { key, value, .. } => (
+            "cas",
+            tuple(key, Edn::Vector(vec![Edn::Nil, edn_scalar(value)])),
+        ),
         Op::Delete { key, .. } => ("delete", tuple(key, Edn::Nil)),
-        Op::Append { key, element, .. } => ("append", Edn::Vector(vec![edn_scalar(key), Edn::Int(*element)])),
+        Op::Append { key, element, .. } => (
+            "append",
+            Edn::Vector(vec![edn_scalar(key), Edn::Int(*element)]),
+        ),
         Op::Txn { ops } => {
             let results = match result {
                 Some(OpValue::Results(r)) if r.len() == ops.len() => Some(r),
@@ -784,9 +925,17 @@ fn op_edn(op: &Op, step: &str, result: Option<&OpValue>) -> Option<(&'static str
             let mut micro = Vec::with_capacity(ops.len());
             for (i, o) in ops.iter().enumerate() {
                 micro.push(Edn::Vector(match o {
-                    Op::Append { key, element, .. } => vec![kw("append"), edn_scalar(key), Edn::Int(*element)],
-                    Op::Read { key, .. } => vec![kw("r"), edn_scalar(key), read_edn(results.map(|r| &r[i].value))],
-                    Op::Write { key, value, .. } => vec![kw("w"), edn_scalar(key), edn_scalar(value)],
+                    Op::Append { key, element, .. } => {
+                        vec![kw("append"), edn_scalar(key), Edn::Int(*element)]
+                    }
+                    Op::Read { key, .. } => vec![
+                        kw("r"),
+                        edn_scalar(key),
+                        read_edn(results.map(|r| &r[i].value)),
+                    ],
+                    Op::Write { key, value, .. } => {
+                        vec![kw("w"), edn_scalar(key), edn_scalar(value)]
+                    }
                     _ => return None,
                 }));
             }
@@ -805,24 +954,63 @@ pub fn write_history(events: &[HistoryEvent]) -> String {
     let mut index: i64 = 0;
     for e in events {
         let (op_id, client, kind, time, op, step, result, error) = match e {
-            HistoryEvent::Invoke { op_id, client, step, op, start_ns, .. } => {
+            HistoryEvent::Invoke {
+                op_id,
+                client,
+                step,
+                op,
+                start_ns,
+                ..
+            } => {
                 invokes.insert(*op_id, (op, step));
-                (*op_id, *client, "invoke", *start_ns, op, step.as_str(), None, None)
+                (
+                    *op_id,
+                    *client,
+                    "invoke",
+                    *start_ns,
+                    op,
+                    step.as_str(),
+                    None,
+                    None,
+                )
             }
-            HistoryEvent::Complete { op_id, client, outcome, value, error, end_ns, .. } => {
-                let Some((op, step)) = invokes.get(op_id) else { continue };
+            HistoryEvent::Complete {
+                op_id,
+                client,
+                outcome,
+                value,
+                error,
+                end_ns,
+                ..
+            } => {
+                let Some((op, step)) = invokes.get(op_id) else {
+                    continue;
+                };
                 let kind = match outcome {
                     Outcome::Ok => "ok",
                     Outcome::Fail => "fail",
                     Outcome::Indeterminate => "info",
                 };
                 let result = (*outcome == Outcome::Ok).then_some(value);
-                (*op_id, *client, kind, *end_ns, *op, *step, result, error.as_deref())
+                (
+                    *op_id,
+                    *client,
+                    kind,
+                    *end_ns,
+                    *op,
+                    *step,
+                    result,
+                    error.as_deref(),
+                )
             }
         };
         let Some((f, value)) = op_edn(op, step, result) else {
             if kind == "invoke" {
-                let _ = writeln!(out, "; op {op_id} ({}) has no EDN form; left out", op.kind());
+                let _ = writeln!(
+                    out,
+                    "; op {op_id} ({}) has no EDN form; left out",
+                    op.kind()
+                );
             }
             continue;
         };
@@ -850,18 +1038,29 @@ mod tests {
 
     #[test]
     fn reader_handles_edn_syntax() {
-        let e = parse_value(r#"{:a [1 -2 3.5 "x\"y" \c nil true] :b #{:k} ; comment
-            :c (sym #_ ignored 7N) :d #inst "2020"}"#)
+        let e = parse_value(
+            r#"{:a [1 -2 3.5 "x\"y" \c nil true] :b #{:k} ; comment
+            :c (sym #_ ignored 7N) :d #inst "2020"}"#,
+        )
         .unwrap();
         assert_eq!(e.get("a").unwrap().items().unwrap().len(), 7);
-        assert_eq!(e.get("a").unwrap().items().unwrap()[3], Edn::Str("x\"y".into()));
-        assert_eq!(e.get("c").unwrap().items().unwrap(), &[Edn::Symbol("sym".into()), Edn::Int(7)]);
+        assert_eq!(
+            e.get("a").unwrap().items().unwrap()[3],
+            Edn::Str("x\"y".into())
+        );
+        assert_eq!(
+            e.get("c").unwrap().items().unwrap(),
+            &[Edn::Symbol("sym".into()), Edn::Int(7)]
+        );
         assert!(matches!(e.get("d"), Some(Edn::Tagged(t, _)) if t == "inst"));
     }
 
     #[test]
     fn errors_carry_line_and_column() {
-        let err = parse_history("{:type :invoke, :f :read, :process 0}\n{:type :ok :f :read :value [1 2}\n").unwrap_err();
+        let err = parse_history(
+            "{:type :invoke, :f :read, :process 0}\n{:type :ok :f :read :value [1 2}\n",
+        )
+        .unwrap_err();
         assert_eq!((err.line, err.col), (2, 32), "{err}");
         assert!(err.message.contains("expected ']'"), "{err}");
         let err = parse_history("{:type :ok, :f :read, :process 3, :value 1}").unwrap_err();
@@ -883,14 +1082,27 @@ mod tests {
         .unwrap();
         assert_eq!(h.len(), 4);
         match &h[1] {
-            HistoryEvent::Invoke { op: Op::CompareAndSet { key, value, .. }, step, client, .. } => {
-                assert_eq!((key.as_str(), value.as_str(), *client), (SINGLE_REGISTER_KEY, "4", 1));
+            HistoryEvent::Invoke {
+                op: Op::CompareAndSet { key, value, .. },
+                step,
+                client,
+                ..
+            } => {
+                assert_eq!(
+                    (key.as_str(), value.as_str(), *client),
+                    (SINGLE_REGISTER_KEY, "4", 1)
+                );
                 assert_eq!(cas_value_expected(step), Some(Some("3".to_string())));
             }
             other => panic!("{other:?}"),
         }
         match &h[3] {
-            HistoryEvent::Complete { outcome, error, end_ns, .. } => {
+            HistoryEvent::Complete {
+                outcome,
+                error,
+                end_ns,
+                ..
+            } => {
                 assert_eq!(*outcome, Outcome::Indeterminate);
                 assert_eq!(error.as_deref(), Some(":timeout"));
                 assert_eq!(*end_ns, 30);
@@ -905,23 +1117,39 @@ mod tests {
                     {:type :ok, :process 0, :f :txn, :value [[:append 1 2] [:r 1 [1 2]] [:w "x" 5]]}]"#;
         let h = parse_history(src).unwrap();
         match &h[1] {
-            HistoryEvent::Complete { value: OpValue::Results(r), .. } => {
+            HistoryEvent::Complete {
+                value: OpValue::Results(r),
+                ..
+            } => {
                 assert_eq!(r.len(), 3);
                 match &r[1].value {
-                    OpValue::Record(Some(rec)) => assert_eq!((rec.key.as_str(), rec.list.as_deref()), ("1", Some(&[1, 2][..]))),
+                    OpValue::Record(Some(rec)) => assert_eq!(
+                        (rec.key.as_str(), rec.list.as_deref()),
+                        ("1", Some(&[1, 2][..]))
+                    ),
                     other => panic!("{other:?}"),
                 }
             }
             other => panic!("{other:?}"),
         }
         let text = write_history(&h);
-        assert!(text.contains(":value [[:append 1 2] [:r 1 [1 2]] [:w \"x\" 5]]"), "{text}");
+        assert!(
+            text.contains(":value [[:append 1 2] [:r 1 [1 2]] [:w \"x\" 5]]"),
+            "{text}"
+        );
         assert_eq!(parse_history(&text).unwrap(), h);
     }
 
     #[test]
     fn assay_only_ops_are_written_as_extensions_or_left_out() {
-        let inv = |op_id, op| HistoryEvent::Invoke { op_id, client: 0, step: "s".into(), op, intended_start_ns: op_id, start_ns: op_id };
+        let inv = |op_id, op| HistoryEvent::Invoke {
+            op_id,
+            client: 0,
+            step: "s".into(),
+            op,
+            intended_start_ns: op_id,
+            start_ns: op_id,
+        };
         let ok = |op_id| HistoryEvent::Complete {
             op_id,
             client: 0,
@@ -933,16 +1161,46 @@ mod tests {
             end_ns: op_id + 1,
         };
         let h = vec![
-            inv(0, Op::CompareAndSet { table: "t".into(), key: "k".into(), expected_version: Some(2), value: "v".into() }),
+            inv(
+                0,
+                Op::CompareAndSet {
+                    table: "t".into(),
+                    key: "k".into(),
+                    expected_version: Some(2),
+                    value: "v".into(),
+                },
+            ),
             ok(0),
-            inv(2, Op::Increment { table: "t".into(), key: "k".into(), by: 1 }),
+            inv(
+                2,
+                Op::Increment {
+                    table: "t".into(),
+                    key: "k".into(),
+                    by: 1,
+                },
+            ),
             ok(2),
         ];
         let text = write_history(&h);
-        assert!(text.contains(":f :cas-version, :value [\"k\" [2 \"v\"]]"), "{text}");
-        assert!(text.contains("; op 2 (increment) has no EDN form"), "{text}");
+        assert!(
+            text.contains(":f :cas-version, :value [\"k\" [2 \"v\"]]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("; op 2 (increment) has no EDN form"),
+            "{text}"
+        );
         let back = parse_history(&text).unwrap();
-        assert!(matches!(&back[0], HistoryEvent::Invoke { op: Op::CompareAndSet { expected_version: Some(2), .. }, .. }));
+        assert!(matches!(
+            &back[0],
+            HistoryEvent::Invoke {
+                op: Op::CompareAndSet {
+                    expected_version: Some(2),
+                    ..
+                },
+                ..
+            }
+        ));
         assert_eq!(back.len(), 2);
     }
 }

@@ -13,11 +13,13 @@
 //! deletes the key. A single op outside a transaction is a one-op transaction; each op
 //! of a batch (not atomic) is its own.
 
+use crate::fxhash::FastSet;
 use crate::graph::{kind_of, Graph, Search, RT, RW, WR, WW};
 use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::index::{ListIndex, RegisterIndex};
-use crate::model::{evidence_op, names, ops_evidence, show_list, show_value, CycleEdge, Evidence, Findings};
-use crate::fxhash::FastSet;
+use crate::model::{
+    evidence_op, names, ops_evidence, show_list, show_value, CycleEdge, Evidence, Findings,
+};
 use crate::thresholds::format_ns;
 use assay_core::{Op, Outcome};
 use std::ops::Range;
@@ -96,7 +98,10 @@ impl Ctx<'_, '_> {
     }
 
     fn unit_evidence(&self, units: &[u32]) -> Evidence {
-        let ops: Vec<usize> = units.iter().map(|&u| self.units.op[u as usize] as usize).collect();
+        let ops: Vec<usize> = units
+            .iter()
+            .map(|&u| self.units.op[u as usize] as usize)
+            .collect();
         ops_evidence(self.view, &ops)
     }
 
@@ -116,7 +121,10 @@ impl Ctx<'_, '_> {
         let end = self.units.range[u as usize].end;
         self.view.accesses[ai as usize + 1..end as usize]
             .iter()
-            .any(|a| a.key == key && (matches!(a.effect, Effect::Append(_)) || a.effect.is_register_write()))
+            .any(|a| {
+                a.key == key
+                    && (matches!(a.effect, Effect::Append(_)) || a.effect.is_register_write())
+            })
     }
 
     fn unit_of(&self, ai: u32) -> u32 {
@@ -152,7 +160,9 @@ pub(crate) fn check(
     if n_txns == 0 {
         return;
     }
-    let list_keys = (0..view.keys.len()).filter(|&k| view.key_kind[k] == KeyKind::List).count();
+    let list_keys = (0..view.keys.len())
+        .filter(|&k| view.key_kind[k] == KeyKind::List)
+        .count();
     let reg_keys = (0..view.keys.len())
         .filter(|&k| view.key_kind[k] == KeyKind::Register && view.key_in_txn[k])
         .count();
@@ -194,7 +204,11 @@ fn element_checks(ctx: &Ctx<'_, '_>, findings: &mut Findings) {
                 dup_reported = true;
                 findings.add(names::DUPLICATE_ELEMENTS, || {
                     (
-                        format!("T1 read key {:?} = {} holding element {e} more than once", ctx.key(k), show_list(l)),
+                        format!(
+                            "T1 read key {:?} = {} holding element {e} more than once",
+                            ctx.key(k),
+                            show_list(l)
+                        ),
                         ctx.unit_evidence(&[ctx.unit_of(reader)]),
                     )
                 });
@@ -245,7 +259,9 @@ fn order_checks(ctx: &Ctx<'_, '_>, findings: &mut Findings) {
         if !keys_done.insert(a.key) {
             continue;
         }
-        let (Some(longest), Effect::Read(obs)) = (ctx.lists.longest_reader[a.key as usize], &a.effect) else {
+        let (Some(longest), Effect::Read(obs)) =
+            (ctx.lists.longest_reader[a.key as usize], &a.effect)
+        else {
             continue;
         };
         let l = obs.list().unwrap_or(&[]);
@@ -274,7 +290,12 @@ fn order_checks(ctx: &Ctx<'_, '_>, findings: &mut Findings) {
         };
         findings.add(names::INCOMPATIBLE_ORDER, || {
             (
-                format!("reads of key {:?} disagree: T1 read {} and T2 read {}", ctx.key(k), show(a1), show(a2)),
+                format!(
+                    "reads of key {:?} disagree: T1 read {} and T2 read {}",
+                    ctx.key(k),
+                    show(a1),
+                    show(a2)
+                ),
                 ctx.unit_evidence(&[ctx.unit_of(a1), ctx.unit_of(a2)]),
             )
         });
@@ -283,7 +304,11 @@ fn order_checks(ctx: &Ctx<'_, '_>, findings: &mut Findings) {
 
 /// Per unit: internal consistency, G1b, and the wr / rw edges of its reads. Returns
 /// which units take part in the dependency graph.
-fn unit_pass(ctx: &Ctx<'_, '_>, findings: &mut Findings, edges: &mut Vec<(u32, u32, u8)>) -> Vec<bool> {
+fn unit_pass(
+    ctx: &Ctx<'_, '_>,
+    findings: &mut Findings,
+    edges: &mut Vec<(u32, u32, u8)>,
+) -> Vec<bool> {
     let view = ctx.view;
     let mut in_graph = vec![false; ctx.units.len()];
     // Per key touched by the unit: (key, last list read, own appends since, own appends in
@@ -332,7 +357,11 @@ fn unit_pass(ctx: &Ctx<'_, '_>, findings: &mut Findings, edges: &mut Vec<(u32, u
                 Effect::Read(obs) if is_list => {
                     let Some(l) = obs.list() else { continue };
                     let consistent = match s.list_read {
-                        Some(p) => l.len() == p.len() + s.own_since.len() && l.starts_with(p) && l.ends_with(&s.own_since),
+                        Some(p) => {
+                            l.len() == p.len() + s.own_since.len()
+                                && l.starts_with(p)
+                                && l.ends_with(&s.own_since)
+                        }
                         None => l.ends_with(&s.own_since),
                     };
                     if !consistent {
@@ -414,7 +443,9 @@ fn list_read_edges(
 ) {
     let order = ctx.lists.order[k as usize];
     let own = ctx.own_appends_before(ai, k);
-    let Some(ext) = l.len().checked_sub(own) else { return };
+    let Some(ext) = l.len().checked_sub(own) else {
+        return;
+    };
     if ext > 0 {
         let e = order[ext - 1];
         if let Some(wa) = ctx.lists.writer_of(k, e) {
@@ -514,7 +545,9 @@ fn ww_edges(ctx: &Ctx<'_, '_>, edges: &mut Vec<(u32, u32, u8)>) {
         }
         let mut prev: Option<u32> = None;
         for &(_, val, _) in vs {
-            let w = val.and_then(|v| ctx.regs.writer_of(k as u32, v)).map(|a| ctx.unit_of(a));
+            let w = val
+                .and_then(|v| ctx.regs.writer_of(k as u32, v))
+                .map(|a| ctx.unit_of(a));
             if let (Some(p), Some(w)) = (prev, w) {
                 if p != w {
                     edges.push((p, w, WW));
@@ -582,7 +615,8 @@ fn explanation(name: &str, cycle: &[(u32, u8)]) -> String {
     let rw = cycle.iter().filter(|(_, k)| *k == RW).count();
     let base = match name.trim_end_matches("-realtime") {
         "G0" => "a cycle of write-write dependencies (dirty write)".to_string(),
-        "G1c" => "a cycle of write-write and write-read dependencies (circular information flow)".to_string(),
+        "G1c" => "a cycle of write-write and write-read dependencies (circular information flow)"
+            .to_string(),
         "G-single" => "a dependency cycle with exactly one anti-dependency (read skew)".to_string(),
         _ => format!("a dependency cycle with {rw} anti-dependencies (write skew)"),
     };
@@ -602,7 +636,9 @@ fn close(a: u32, closing: u8, path: Vec<(u32, u8)>) -> Vec<(u32, u8)> {
 
 fn report_cycle(ctx: &Ctx<'_, '_>, findings: &mut Findings, cycle: &[(u32, u8)]) {
     let name = classify(cycle);
-    findings.add(name, || (explanation(name, cycle), cycle_evidence(ctx, cycle)));
+    findings.add(name, || {
+        (explanation(name, cycle), cycle_evidence(ctx, cycle))
+    });
 }
 
 fn cycles(ctx: &Ctx<'_, '_>, g: &Graph, realtime: bool, findings: &mut Findings, max_work: u64) {
@@ -622,9 +658,11 @@ fn cycles(ctx: &Ctx<'_, '_>, g: &Graph, realtime: bool, findings: &mut Findings,
             s.restrict(Some(comp));
             for sub in s.sccs(g, comp, allowed) {
                 s.restrict(Some(&sub));
-                let edge = sub
-                    .iter()
-                    .find_map(|&a| g.edges(a).find(|&(b, m)| m & need != 0 && s.is_member(b)).map(|(b, _)| (a, b)));
+                let edge = sub.iter().find_map(|&a| {
+                    g.edges(a)
+                        .find(|&(b, m)| m & need != 0 && s.is_member(b))
+                        .map(|(b, _)| (a, b))
+                });
                 if let Some((a, b)) = edge {
                     if let Some(p) = s.path(g, b, a, allowed) {
                         report_cycle(ctx, findings, &close(a, need, p));
@@ -666,9 +704,11 @@ fn cycles(ctx: &Ctx<'_, '_>, g: &Graph, realtime: bool, findings: &mut Findings,
                 continue;
             }
             s.restrict(Some(&comp));
-            let edge = comp
-                .iter()
-                .find_map(|&a| g.edges(a).find(|&(b, m)| m == RT && s.is_member(b)).map(|(b, _)| (a, b)));
+            let edge = comp.iter().find_map(|&a| {
+                g.edges(a)
+                    .find(|&(b, m)| m == RT && s.is_member(b))
+                    .map(|(b, _)| (a, b))
+            });
             if let Some((a, b)) = edge {
                 if let Some(p) = s.path(g, b, a, base | RT) {
                     report_cycle(ctx, findings, &close(a, RT, p));
@@ -688,7 +728,11 @@ fn cycle_evidence(ctx: &Ctx<'_, '_>, cycle: &[(u32, u8)]) -> Evidence {
     let labels: Vec<String> = (0..cycle.len()).map(|i| format!("T{}", i + 1)).collect();
     let mut ev = Evidence::default();
     for (i, &(u, _)) in cycle.iter().enumerate() {
-        ev.ops.push(evidence_op(ctx.view, ctx.units.op[u as usize] as usize, labels[i].clone()));
+        ev.ops.push(evidence_op(
+            ctx.view,
+            ctx.units.op[u as usize] as usize,
+            labels[i].clone(),
+        ));
     }
     for (i, &(u, bit)) in cycle.iter().enumerate() {
         let j = (i + 1) % cycle.len();
@@ -717,16 +761,25 @@ fn explain_edge(ctx: &Ctx<'_, '_>, a: u32, b: u32, bit: u8, la: &str, lb: &str) 
                 let k = x.key;
                 match &x.effect {
                     Effect::Append(e) => {
-                        let Some(&p) = ctx.lists.pos.get(&(k, *e)) else { continue };
+                        let Some(&p) = ctx.lists.pos.get(&(k, *e)) else {
+                            continue;
+                        };
                         if let Some(&next) = ctx.lists.order[k as usize].get(p as usize + 1) {
                             if writer_unit_list(k, next) == Some(b) {
-                                return format!("{lb} appended {next} right after {la}'s {e} on key {:?}", ctx.key(k));
+                                return format!(
+                                    "{lb} appended {next} right after {la}'s {e} on key {:?}",
+                                    ctx.key(k)
+                                );
                             }
                         }
                     }
                     eff => {
-                        let Some(Some(v)) = eff.written_value() else { continue };
-                        let Some(ver) = ctx.regs.version_of(k, v) else { continue };
+                        let Some(Some(v)) = eff.written_value() else {
+                            continue;
+                        };
+                        let Some(ver) = ctx.regs.version_of(k, v) else {
+                            continue;
+                        };
                         if let Some((nver, Some(nv))) = ctx.regs.next_version(k, ver) {
                             if writer_unit_reg(k, nv) == Some(b) {
                                 return format!(
@@ -744,11 +797,15 @@ fn explain_edge(ctx: &Ctx<'_, '_>, a: u32, b: u32, bit: u8, la: &str, lb: &str) 
             let (lr, lw) = if bit == WR { (lb, la) } else { (la, lb) };
             for (ai, x) in accesses(reader) {
                 let k = x.key;
-                let Effect::Read(obs) = &x.effect else { continue };
+                let Effect::Read(obs) = &x.effect else {
+                    continue;
+                };
                 if view.key_kind[k as usize] == KeyKind::List {
                     let Some(l) = obs.list() else { continue };
                     let order = ctx.lists.order[k as usize];
-                    let Some(ext) = l.len().checked_sub(ctx.own_appends_before(ai, k)) else { continue };
+                    let Some(ext) = l.len().checked_sub(ctx.own_appends_before(ai, k)) else {
+                        continue;
+                    };
                     if bit == WR && ext > 0 && writer_unit_list(k, order[ext - 1]) == Some(writer) {
                         return format!(
                             "{lr} read key {:?} = {}, whose element {} {lw} appended",
@@ -757,7 +814,10 @@ fn explain_edge(ctx: &Ctx<'_, '_>, a: u32, b: u32, bit: u8, la: &str, lb: &str) 
                             order[ext - 1]
                         );
                     }
-                    if bit == RW && ext < order.len() && writer_unit_list(k, order[ext]) == Some(writer) {
+                    if bit == RW
+                        && ext < order.len()
+                        && writer_unit_list(k, order[ext]) == Some(writer)
+                    {
                         return format!(
                             "{lr} read key {:?} = {}; {lw} appended {}, the next element",
                             ctx.key(k),
@@ -772,10 +832,16 @@ fn explain_edge(ctx: &Ctx<'_, '_>, a: u32, b: u32, bit: u8, la: &str, lb: &str) 
                         _ => continue,
                     };
                     if bit == WR && value.and_then(|v| writer_unit_reg(k, v)) == Some(writer) {
-                        return format!("{lr} read {} on key {:?}, written by {lw}", show_value(value), ctx.key(k));
+                        return format!(
+                            "{lr} read {} on key {:?}, written by {lw}",
+                            show_value(value),
+                            ctx.key(k)
+                        );
                     }
                     if bit == RW {
-                        if let Some((nver, Some(nv))) = version.and_then(|v| ctx.regs.next_version(k, v)) {
+                        if let Some((nver, Some(nv))) =
+                            version.and_then(|v| ctx.regs.next_version(k, v))
+                        {
                             if writer_unit_reg(k, nv) == Some(writer) {
                                 return format!(
                                     "{lr} read key {:?} at ver {}; {lw} wrote {nv:?}, the next version seen (ver {nver})",

@@ -115,7 +115,12 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64) -> Sim {
-        Sim { rng: Rng::new(seed), events: Vec::new(), now: 0, next_id: 0 }
+        Sim {
+            rng: Rng::new(seed),
+            events: Vec::new(),
+            now: 0,
+            next_id: 0,
+        }
     }
     fn tick(&mut self) -> u64 {
         self.now += 1_000 + self.rng.below(20_000);
@@ -133,7 +138,11 @@ impl Sim {
             intended_start_ns: t,
             start_ns: t,
         });
-        Pending { op_id, op, applied: None }
+        Pending {
+            op_id,
+            op,
+            applied: None,
+        }
     }
     fn complete(&mut self, client: u32, p: Pending) {
         let t = self.tick();
@@ -156,7 +165,13 @@ impl Sim {
     }
 
     /// Runs `total` ops over `clients`, then the final reads when asked.
-    fn run(mut self, store: &mut dyn Store, clients: u32, total: usize, final_reads: bool) -> Vec<HistoryEvent> {
+    fn run(
+        mut self,
+        store: &mut dyn Store,
+        clients: u32,
+        total: usize,
+        final_reads: bool,
+    ) -> Vec<HistoryEvent> {
         let clients = clients.max(1);
         let mut pending: Vec<Option<Pending>> = (0..clients).map(|_| None).collect();
         let (mut issued, mut busy) = (0usize, 0usize);
@@ -217,11 +232,24 @@ impl Store for Registers {
         self.counter += 1;
         let value = format!("v{}", self.counter);
         match rng.below(10) {
-            0..=4 => Op::Read { table: TABLE.into(), key, consistency: Default::default() },
-            5..=7 => Op::Write { table: TABLE.into(), key, value },
+            0..=4 => Op::Read {
+                table: TABLE.into(),
+                key,
+                consistency: Default::default(),
+            },
+            5..=7 => Op::Write {
+                table: TABLE.into(),
+                key,
+                value,
+            },
             _ => {
                 let expected_version = self.seen.get(&(client, key.clone())).copied();
-                Op::CompareAndSet { table: TABLE.into(), key, expected_version, value }
+                Op::CompareAndSet {
+                    table: TABLE.into(),
+                    key,
+                    expected_version,
+                    value,
+                }
             }
         }
     }
@@ -236,7 +264,10 @@ impl Store for Registers {
             }
             Op::Write { key, value, .. } | Op::CompareAndSet { key, value, .. } => {
                 let cur = self.state.get(key).map(|s| s.1);
-                if let Op::CompareAndSet { expected_version, .. } = op {
+                if let Op::CompareAndSet {
+                    expected_version, ..
+                } = op
+                {
                     if *expected_version != cur {
                         return (Outcome::Fail, OpValue::None);
                     }
@@ -245,8 +276,13 @@ impl Store for Registers {
                 if unknown && rng.chance(0.5) {
                     return (Outcome::Indeterminate, OpValue::None);
                 }
-                self.state.insert(key.clone(), (value.clone(), cur.unwrap_or(0) + 1));
-                let outcome = if unknown { Outcome::Indeterminate } else { Outcome::Ok };
+                self.state
+                    .insert(key.clone(), (value.clone(), cur.unwrap_or(0) + 1));
+                let outcome = if unknown {
+                    Outcome::Indeterminate
+                } else {
+                    Outcome::Ok
+                };
                 (outcome, OpValue::None)
             }
             _ => (Outcome::Ok, OpValue::None),
@@ -256,7 +292,16 @@ impl Store for Registers {
     fn final_reads(&self) -> Vec<(Op, OpValue)> {
         self.keys
             .iter()
-            .map(|key| (Op::Read { table: TABLE.into(), key: key.clone(), consistency: Default::default() }, self.read(key)))
+            .map(|key| {
+                (
+                    Op::Read {
+                        table: TABLE.into(),
+                        key: key.clone(),
+                        consistency: Default::default(),
+                    },
+                    self.read(key),
+                )
+            })
             .collect()
     }
 }
@@ -285,11 +330,16 @@ struct Lists {
 
 impl Lists {
     fn read(&self, key: &str) -> OpValue {
-        OpValue::Record(self.lists.get(key).filter(|l| !l.is_empty()).map(|l| Record {
-            key: key.to_string(),
-            list: Some(l.clone()),
-            ..Record::default()
-        }))
+        OpValue::Record(
+            self.lists
+                .get(key)
+                .filter(|l| !l.is_empty())
+                .map(|l| Record {
+                    key: key.to_string(),
+                    list: Some(l.clone()),
+                    ..Record::default()
+                }),
+        )
     }
 }
 
@@ -303,7 +353,11 @@ impl Store for Lists {
             if rng.chance(0.5) {
                 let e = self.next_elem.entry(key.clone()).or_insert(0);
                 *e += 1;
-                ops.push(Op::Append { table: TABLE.into(), key, element: *e });
+                ops.push(Op::Append {
+                    table: TABLE.into(),
+                    key,
+                    element: *e,
+                });
                 self.active[slot].1 += 1;
                 if self.active[slot].1 >= self.w.appends_per_key.max(1) {
                     self.active[slot] = (self.next_key, 0);
@@ -311,7 +365,11 @@ impl Store for Lists {
                     self.next_key += 1;
                 }
             } else {
-                ops.push(Op::Read { table: TABLE.into(), key, consistency: Default::default() });
+                ops.push(Op::Read {
+                    table: TABLE.into(),
+                    key,
+                    consistency: Default::default(),
+                });
             }
         }
         match ops.pop() {
@@ -353,14 +411,26 @@ impl Store for Lists {
         } else if single {
             (Outcome::Ok, results.pop().unwrap_or(OpValue::None))
         } else {
-            (Outcome::Ok, OpValue::Results(results.into_iter().map(OpResult::ok).collect()))
+            (
+                Outcome::Ok,
+                OpValue::Results(results.into_iter().map(OpResult::ok).collect()),
+            )
         }
     }
 
     fn final_reads(&self) -> Vec<(Op, OpValue)> {
         self.all_keys
             .iter()
-            .map(|key| (Op::Read { table: TABLE.into(), key: key.clone(), consistency: Default::default() }, self.read(key)))
+            .map(|key| {
+                (
+                    Op::Read {
+                        table: TABLE.into(),
+                        key: key.clone(),
+                        consistency: Default::default(),
+                    },
+                    self.read(key),
+                )
+            })
             .collect()
     }
 }

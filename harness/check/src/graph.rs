@@ -57,7 +57,11 @@ impl Graph {
         for v in 0..nodes {
             offsets[v + 1] += offsets[v];
         }
-        Graph { offsets, targets, masks }
+        Graph {
+            offsets,
+            targets,
+            masks,
+        }
     }
 
     pub(crate) fn nodes(&self) -> usize {
@@ -66,7 +70,10 @@ impl Graph {
 
     pub(crate) fn edges(&self, v: u32) -> impl Iterator<Item = (u32, u8)> + '_ {
         let r = self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize;
-        self.targets[r.clone()].iter().copied().zip(self.masks[r].iter().copied())
+        self.targets[r.clone()]
+            .iter()
+            .copied()
+            .zip(self.masks[r].iter().copied())
     }
 
     #[cfg(test)]
@@ -190,7 +197,13 @@ impl Search {
 
     /// The shortest path `from` → `to` over member nodes and `allowed` edges, as
     /// `(node, kind bit of the edge to the next node)`, ending with `to` (kind 0).
-    pub(crate) fn path(&mut self, g: &Graph, from: u32, to: u32, allowed: u8) -> Option<Vec<(u32, u8)>> {
+    pub(crate) fn path(
+        &mut self,
+        g: &Graph,
+        from: u32,
+        to: u32,
+        allowed: u8,
+    ) -> Option<Vec<(u32, u8)>> {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.seen_stamp.iter_mut().for_each(|s| *s = 0);
@@ -234,7 +247,10 @@ mod tests {
     #[test]
     fn components_and_paths_follow_allowed_kinds() {
         // 0 -ww-> 1 -wr-> 2 -rw-> 0, and 3 -ww-> 4 alone.
-        let g = Graph::build(5, vec![(0, 1, WW), (1, 2, WR), (2, 0, RW), (3, 4, WW), (0, 1, RW)]);
+        let g = Graph::build(
+            5,
+            vec![(0, 1, WW), (1, 2, WR), (2, 0, RW), (3, 4, WW), (0, 1, RW)],
+        );
         assert_eq!(g.mask(0, 1), WW | RW);
         let mut s = Search::new(g.nodes());
         s.restrict(None);

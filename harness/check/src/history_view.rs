@@ -128,25 +128,10 @@ pub(crate) struct View<'a> {
     pub notes: Vec<String>,
 }
 
-fn op_key(op: &Op) -> Option<&str> {
-    match op {
-        Op::Read { key, .. }
-        | Op::Write { key, .. }
-        | Op::InsertIfAbsent { key, .. }
-        | Op::CompareAndSet { key, .. }
-        | Op::Delete { key, .. }
-        | Op::Increment { key, .. }
-        | Op::Append { key, .. } => Some(key),
-        Op::Query { .. } | Op::Batch { .. } | Op::Txn { .. } => None,
-    }
-}
-
 fn observed(value: &OpValue) -> Observed<'_> {
     match value {
         OpValue::Record(None) => Observed::Absent,
-        OpValue::Record(Some(Record {
-            list: Some(l), ..
-        })) => Observed::List(l),
+        OpValue::Record(Some(Record { list: Some(l), .. })) => Observed::List(l),
         OpValue::Record(Some(r)) => Observed::Register {
             value: r.value.as_deref(),
             version: r.version,
@@ -208,14 +193,20 @@ impl<'a> View<'a> {
             }
         }
         if orphans > 0 {
-            notes.push(format!("{orphans} completion(s) without an invoke were ignored"));
+            notes.push(format!(
+                "{orphans} completion(s) without an invoke were ignored"
+            ));
         }
         if duplicates > 0 {
-            notes.push(format!("{duplicates} repeated invoke/completion event(s) for an op id were ignored"));
+            notes.push(format!(
+                "{duplicates} repeated invoke/completion event(s) for an op id were ignored"
+            ));
         }
         let pending = ops.iter().filter(|o| !o.completed()).count();
         if pending > 0 {
-            notes.push(format!("{pending} op(s) never completed; treated as indeterminate"));
+            notes.push(format!(
+                "{pending} op(s) never completed; treated as indeterminate"
+            ));
         }
 
         let mut view = View {
@@ -259,7 +250,10 @@ impl<'a> View<'a> {
                 _ => None,
             };
             // Results are per op in op order; some drivers return reads' results only.
-            let reads = children.iter().filter(|c| matches!(c, Op::Read { .. })).count();
+            let reads = children
+                .iter()
+                .filter(|c| matches!(c, Op::Read { .. }))
+                .count();
             let aligned = results.is_some_and(|r| r.len() == children.len());
             let reads_only = !aligned && results.is_some_and(|r| r.len() == reads);
             if nested && o.outcome == Outcome::Ok && results.is_some() && !aligned && !reads_only {
@@ -279,7 +273,11 @@ impl<'a> View<'a> {
                     (false, Some(r)) => r.outcome,
                     _ => o.outcome,
                 };
-                let value = if nested { result.map(|r| &r.value) } else { Some(o.value) };
+                let value = if nested {
+                    result.map(|r| &r.value)
+                } else {
+                    Some(o.value)
+                };
                 let effect = match child {
                     Op::Read { .. } => Effect::Read(match (outcome, value) {
                         (Outcome::Ok, Some(v)) => observed(v),
@@ -309,7 +307,7 @@ impl<'a> View<'a> {
                         continue;
                     }
                 };
-                let Some(key) = op_key(child) else { continue };
+                let Some(key) = child.key() else { continue };
                 let key = self.intern(&mut ids, key);
                 self.accesses.push(Access {
                     op: i as u32,
@@ -325,7 +323,8 @@ impl<'a> View<'a> {
         let mut unchecked: Vec<_> = unchecked.into_iter().collect();
         unchecked.sort();
         for (kind, n) in unchecked {
-            self.notes.push(format!("{n} {kind} op(s) are not checked for consistency"));
+            self.notes
+                .push(format!("{n} {kind} op(s) are not checked for consistency"));
         }
         if misaligned > 0 {
             self.notes.push(format!(
@@ -336,7 +335,8 @@ impl<'a> View<'a> {
 
     fn classify_keys(&mut self) {
         let n = self.keys.len();
-        let (mut list, mut register, mut counter) = (vec![false; n], vec![false; n], vec![false; n]);
+        let (mut list, mut register, mut counter) =
+            (vec![false; n], vec![false; n], vec![false; n]);
         let mut in_txn = vec![false; n];
         for a in &self.accesses {
             let k = a.key as usize;

@@ -73,7 +73,9 @@ impl<'v> ListIndex<'v> {
                 }
                 (Effect::Read(obs), Outcome::Ok) => {
                     if let Some(l) = obs.list() {
-                        if ix.longest_reader[k as usize].is_none() || l.len() > ix.order[k as usize].len() {
+                        if ix.longest_reader[k as usize].is_none()
+                            || l.len() > ix.order[k as usize].len()
+                        {
                             ix.order[k as usize] = l;
                             ix.longest_reader[k as usize] = Some(ai as u32);
                         }
@@ -142,7 +144,13 @@ impl<'v> RegisterIndex<'v> {
             }
             match (&a.effect, a.outcome) {
                 (Effect::Delete, o) if o != Outcome::Fail => ix.has_delete[k as usize] = true,
-                (Effect::Read(Observed::Register { value, version: Some(v) }), Outcome::Ok) => {
+                (
+                    Effect::Read(Observed::Register {
+                        value,
+                        version: Some(v),
+                    }),
+                    Outcome::Ok,
+                ) => {
                     ix.versions[k as usize].push((*v, *value, ai as u32));
                 }
                 (e, o) => {

@@ -60,7 +60,10 @@ pub fn parse_history_text(text: &str) -> Result<Vec<HistorySection>, HistoryPars
                 }
             },
         };
-        match sections.iter_mut().find(|s| s.target == target && s.scenario == scenario) {
+        match sections
+            .iter_mut()
+            .find(|s| s.target == target && s.scenario == scenario)
+        {
             Some(s) => s.events.push(event),
             None => sections.push(HistorySection {
                 target,
@@ -92,11 +95,17 @@ mod tests {
     #[test]
     fn bad_lines_name_the_line_and_edn_is_detected() {
         let err = parse_history_text("{\"type\":\"invoke\"}\n").unwrap_err();
-        assert!(matches!(err, HistoryParseError::Jsonl { line: 1, .. }), "{err}");
+        assert!(
+            matches!(err, HistoryParseError::Jsonl { line: 1, .. }),
+            "{err}"
+        );
         assert!(looks_like_edn("{:type :invoke}"));
         assert!(looks_like_edn("[{:type :invoke}]"));
         assert!(!looks_like_edn("  {\"type\":\"invoke\"}"));
-        let s = parse_history_text("{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read, :process 0, :value 1}").unwrap();
+        let s = parse_history_text(
+            "{:type :invoke, :f :read, :process 0}\n{:type :ok, :f :read, :process 0, :value 1}",
+        )
+        .unwrap();
         assert_eq!(s[0].events.len(), 2);
     }
 }

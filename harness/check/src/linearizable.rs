@@ -25,14 +25,23 @@ const NIL: u32 = u32::MAX;
 const ABSENT: u32 = 0;
 /// Value id of "a row without a value" (created by an append or increment).
 const NO_VALUE: u32 = 1;
+/// Value id of "a value no op observed", left by an unseen indeterminate write.
+const UNSEEN: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct State {
     value: u32,
     version: u64,
+    /// How many of the interchangeable unseen writes (see `settle_indeterminate`) the
+    /// search has placed so far.
+    unseen_used: u32,
 }
 
-const INITIAL: State = State { value: ABSENT, version: 0 };
+const INITIAL: State = State {
+    value: ABSENT,
+    version: 0,
+    unseen_used: 0,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum RegOp {
@@ -47,9 +56,15 @@ enum RegOp {
 impl RegOp {
     /// The state after the op, or `None` if it cannot take effect in `s`.
     fn apply(self, s: State) -> Option<State> {
-        let bump = |value| State { value, version: s.version + 1 };
+        let bump = |value| State {
+            value,
+            version: s.version + 1,
+            ..s
+        };
         match self {
-            RegOp::Read { value, version } => (s.value == value && version.is_none_or(|v| v == s.version)).then_some(s),
+            RegOp::Read { value, version } => {
+                (s.value == value && version.is_none_or(|v| v == s.version)).then_some(s)
+            }
             RegOp::Write(v) => Some(bump(v)),
             RegOp::CasVersion { expected, value } => {
                 let holds = match expected {
@@ -60,7 +75,11 @@ impl RegOp {
             }
             RegOp::CasValue { expected, value } => (s.value == expected).then(|| bump(value)),
             RegOp::Insert(v) => (s.value == ABSENT).then(|| bump(v)),
-            RegOp::Delete => Some(INITIAL),
+            RegOp::Delete => Some(State {
+                value: ABSENT,
+                version: 0,
+                ..s
+            }),
         }
     }
 }
@@ -102,11 +121,149 @@ enum SearchResult {
     Unknown { steps: u64 },
 }
 
-fn search(ops: &[LinOp], budget: u64) -> SearchResult {
+/// What a search level tried last, to resume from on backtracking.
+#[derive(Clone, Copy)]
+enum Cursor {
+    /// Walking the definite ops' call entries from this list node.
+    Entry(u32),
+    /// Trying indeterminate ops from index `next` of `floating`, those called no
+    /// later than `limit` (the time of the level's first pending return, node `ret`).
+    Float { next: usize, limit: u64, ret: u32 },
+    /// Trying one more unseen write, then nothing is left at this level.
+    Unseen { limit: u64, ret: u32 },
+    /// Everything at this level was tried.
+    Done { ret: u32 },
+}
+
+/// Marks a stack frame that placed an unseen write rather than an op.
+const UNSEEN_OP: usize = usize::MAX;
+
+/// The set of ops placed so far, with an incremental hash and a compact form for the
+/// cache: ops are numbered definite-first by call time, so a placed set is mostly "the
+/// first `prefix` definite ops" plus a few more.
+struct Placed {
+    bits: Vec<u64>,
+    /// Ops `0..definite` are definite; the rest are indeterminate.
+    definite: usize,
+    /// Definite ops `0..prefix` are all placed.
+    prefix: usize,
+    placed_definite: usize,
+    hash: u64,
+    zobrist: Vec<u64>,
+}
+
+impl Placed {
+    fn new(n: usize, definite: usize) -> Placed {
+        Placed {
+            bits: vec![0; n.div_ceil(64)],
+            definite,
+            prefix: 0,
+            placed_definite: 0,
+            hash: 0,
+            zobrist: (0..n as u64).map(mix64).collect(),
+        }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set(&mut self, i: usize) {
+        self.bits[i / 64] |= 1 << (i % 64);
+        self.hash ^= self.zobrist[i];
+        if i < self.definite {
+            self.placed_definite += 1;
+            while self.prefix < self.definite && self.has(self.prefix) {
+                self.prefix += 1;
+            }
+        }
+    }
+
+    fn clear(&mut self, i: usize) {
+        self.bits[i / 64] &= !(1 << (i % 64));
+        self.hash ^= self.zobrist[i];
+        if i < self.definite {
+            self.placed_definite -= 1;
+            self.prefix = self.prefix.min(i);
+        }
+    }
+
+    /// `[prefix, definite ops placed past it…, MAX, indeterminate ops placed…]`.
+    fn key(&self) -> Box<[u32]> {
+        let mut k = vec![self.prefix as u32];
+        let mut extra = self.placed_definite - self.prefix;
+        let mut w = self.prefix / 64;
+        while extra > 0 && w < self.bits.len() {
+            let mut word = self.bits[w];
+            if w == self.prefix / 64 {
+                word &= !0u64 << (self.prefix % 64);
+            }
+            while word != 0 && extra > 0 {
+                let i = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if i < self.definite {
+                    k.push(i as u32);
+                    extra -= 1;
+                }
+            }
+            w += 1;
+        }
+        k.push(u32::MAX);
+        k.extend(
+            (self.definite..self.zobrist.len())
+                .filter(|&i| self.has(i))
+                .map(|i| i as u32),
+        );
+        k.into_boxed_slice()
+    }
+}
+
+/// Configurations already explored: `(hash, state)` → the placed sets seen with it.
+#[derive(Default)]
+struct Cache {
+    seen: FastMap<(u64, State), Vec<Box<[u32]>>>,
+}
+
+impl Cache {
+    /// Records the configuration; false if it was already explored.
+    fn insert(&mut self, placed: &Placed, state: State) -> bool {
+        let key = placed.key();
+        let bucket = self.seen.entry((placed.hash, state)).or_default();
+        if bucket.contains(&key) {
+            return false;
+        }
+        bucket.push(key);
+        true
+    }
+}
+
+/// The Wing–Gong–Lowe search over one key's ops. Indeterminate ops never return, so they
+/// are kept out of the event list and tried only after every definite candidate at a
+/// level: a write that may not have happened is placed only where some later read
+/// needs it, instead of first everywhere (which makes the search explode on histories
+/// with timeouts). `unseen` are the call times of interchangeable unseen writes.
+fn search(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
+    let mut perm: Vec<usize> = (0..ops.len()).collect();
+    perm.sort_by_key(|&i| (!ops[i].definite, ops[i].call, i));
+    let ordered: Vec<LinOp> = perm.iter().map(|&i| ops[i]).collect();
+    match search_ordered(&ordered, unseen, budget) {
+        SearchResult::NotLinearizable(mut s) => {
+            s.op = perm[s.op];
+            s.recent = s.recent.iter().map(|&j| perm[j]).collect();
+            SearchResult::NotLinearizable(s)
+        }
+        other => other,
+    }
+}
+
+/// `search` over ops numbered definite-first by call time.
+fn search_ordered(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
     let n = ops.len();
+    let n_definite = ops.iter().take_while(|o| o.definite).count();
+    let floating: Vec<usize> = (n_definite..n).collect();
     // Node 0 is the list head; node 2i+1 is op i's call, 2i+2 its return.
-    let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
-    for (i, o) in ops.iter().enumerate() {
+    let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n_definite);
+    for (i, o) in ops.iter().enumerate().take(n_definite) {
         order.push((o.call, false, i));
         order.push((o.ret, true, i));
     }
@@ -140,66 +297,202 @@ fn search(ops: &[LinOp], budget: u64) -> SearchResult {
         }
     };
 
-    let words = n.div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut lin_hash = 0u64;
-    let zobrist: Vec<u64> = (0..n as u64).map(mix64).collect();
-    let mut cache: FastMap<(u64, State), Vec<Box<[u64]>>> = FastMap::default();
-    let mut stack: Vec<(u32, State)> = Vec::new();
+    let mut placed = Placed::new(n, n_definite);
+    let mut cache = Cache::default();
+    // Each frame: the cursor to resume its level from, the op placed (or UNSEEN_OP),
+    // and the state before it.
+    let mut stack: Vec<(Cursor, usize, State)> = Vec::new();
     let mut state = INITIAL;
     let mut stuck: Option<Stuck> = None;
     let mut steps = 0u64;
-    let mut entry = next[0];
-    while entry != NIL {
+    let mut cur = Cursor::Entry(next[0]);
+    loop {
         steps += 1;
         if steps > budget {
             return SearchResult::Unknown { steps };
         }
-        let i = op_of(entry);
-        if is_call(entry) {
-            if let Some(new_state) = ops[i].step(state) {
-                linearized[i / 64] |= 1 << (i % 64);
-                let h = lin_hash ^ zobrist[i];
-                let seen = cache.entry((h, new_state)).or_default();
-                if !seen.iter().any(|b| **b == *linearized) {
-                    seen.push(linearized.clone().into_boxed_slice());
-                    stack.push((entry, state));
-                    state = new_state;
-                    lin_hash = h;
-                    remove(&mut next, &mut prev, entry);
-                    remove(&mut next, &mut prev, node_of(i, true));
-                    entry = next[0];
-                    continue;
-                }
-                linearized[i / 64] &= !(1 << (i % 64));
-            }
-            entry = next[entry as usize];
-        } else {
-            // Op i returned and was never placed: undo the latest placement.
-            if stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
-                stuck = Some(Stuck {
-                    depth: stack.len(),
-                    op: i,
-                    state,
-                    recent: stack[stack.len().saturating_sub(3)..].iter().map(|(c, _)| op_of(*c)).collect(),
-                });
-            }
-            let Some((call, prev_state)) = stack.pop() else {
-                return match stuck {
-                    Some(s) => SearchResult::NotLinearizable(s),
-                    None => SearchResult::Linearizable,
+        // The op to try at this step, with the cursor to continue from if it fails.
+        let (i, resume) = match cur {
+            Cursor::Entry(NIL) => return SearchResult::Linearizable,
+            Cursor::Entry(e) if is_call(e) => (op_of(e), Cursor::Entry(next[e as usize])),
+            Cursor::Entry(ret) => {
+                cur = Cursor::Float {
+                    next: 0,
+                    limit: ops[op_of(ret)].ret,
+                    ret,
                 };
-            };
-            let j = op_of(call);
-            state = prev_state;
-            linearized[j / 64] &= !(1 << (j % 64));
-            lin_hash ^= zobrist[j];
-            restore(&mut next, &mut prev, node_of(j, true));
-            restore(&mut next, &mut prev, call);
-            entry = next[call as usize];
+                continue;
+            }
+            Cursor::Float {
+                next: from,
+                limit,
+                ret,
+            } => {
+                let candidate = (from..floating.len())
+                    .find(|&j| !placed.has(floating[j]))
+                    .filter(|&j| ops[floating[j]].call <= limit);
+                match candidate {
+                    Some(j) => (
+                        floating[j],
+                        Cursor::Float {
+                            next: j + 1,
+                            limit,
+                            ret,
+                        },
+                    ),
+                    None => {
+                        cur = Cursor::Unseen { limit, ret };
+                        continue;
+                    }
+                }
+            }
+            Cursor::Unseen { limit, ret } => {
+                cur = Cursor::Done { ret };
+                let k = state.unseen_used as usize;
+                if k < unseen.len() && unseen[k] <= limit {
+                    let new_state = State {
+                        value: UNSEEN,
+                        version: state.version + 1,
+                        unseen_used: state.unseen_used + 1,
+                    };
+                    if cache.insert(&placed, new_state) {
+                        stack.push((cur, UNSEEN_OP, state));
+                        state = new_state;
+                        cur = Cursor::Entry(next[0]);
+                    }
+                }
+                continue;
+            }
+            Cursor::Done { ret } => {
+                // Nothing more to try at this level: op `ret` cannot be placed.
+                if stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
+                    let mut recent: Vec<usize> = stack
+                        .iter()
+                        .rev()
+                        .map(|f| f.1)
+                        .filter(|&j| j != UNSEEN_OP)
+                        .take(3)
+                        .collect();
+                    recent.reverse();
+                    stuck = Some(Stuck {
+                        depth: stack.len(),
+                        op: op_of(ret),
+                        state,
+                        recent,
+                    });
+                }
+                let Some((resume, j, prev_state)) = stack.pop() else {
+                    return match stuck {
+                        Some(s) => SearchResult::NotLinearizable(s),
+                        None => SearchResult::Linearizable,
+                    };
+                };
+                state = prev_state;
+                if j != UNSEEN_OP {
+                    placed.clear(j);
+                    if j < n_definite {
+                        restore(&mut next, &mut prev, node_of(j, true));
+                        restore(&mut next, &mut prev, node_of(j, false));
+                    }
+                }
+                cur = resume;
+                continue;
+            }
+        };
+        cur = resume;
+        let Some(new_state) = ops[i].step(state) else {
+            continue;
+        };
+        placed.set(i);
+        if !cache.insert(&placed, new_state) {
+            placed.clear(i);
+            continue;
+        }
+        stack.push((resume, i, state));
+        state = new_state;
+        if i < n_definite {
+            remove(&mut next, &mut prev, node_of(i, false));
+            remove(&mut next, &mut prev, node_of(i, true));
+        }
+        cur = Cursor::Entry(next[0]);
+    }
+}
+
+/// Narrows indeterminate writes before the search, using what reads observed:
+/// - one whose value (written by no other op) some op observed did happen, before the
+///   earliest such observer returned: it becomes definite with that return time;
+/// - one whose value nobody observed, on a key with no versions in play, may as well
+///   not have happened (placing it after everything else is the same): it is dropped;
+/// - with versions in play, an unseen unconditional write can only have bumped the
+///   version (and left a value nobody reads): these are returned as the call times of
+///   interchangeable "unseen writes", of which the search places the earliest first.
+///
+/// Indeterminate ops otherwise stay pending to the end of time, which multiplies the
+/// search; this keeps that to writes that only versions could reveal.
+fn settle_indeterminate(ops: &mut Vec<LinOp>) -> Vec<u64> {
+    let mut unseen = Vec::new();
+    if ops.iter().all(|o| o.definite) {
+        return unseen;
+    }
+    let written = |o: &LinOp| match o.reg {
+        RegOp::Write(v) | RegOp::Insert(v) => Some(v),
+        RegOp::CasVersion { value, .. } | RegOp::CasValue { value, .. } => Some(value),
+        RegOp::Read { .. } | RegOp::Delete => None,
+    };
+    let mut writers: FastMap<u32, u32> = FastMap::default();
+    for o in ops.iter() {
+        if let Some(v) = written(o) {
+            *writers.entry(v).or_default() += 1;
         }
     }
-    SearchResult::Linearizable
+    // Versions are in play when a read reports one or any op (even one that may not
+    // have happened) compares them: then every write counts, seen or not.
+    let versions = ops.iter().any(|o| {
+        matches!(
+            o.reg,
+            RegOp::CasVersion { .. }
+                | RegOp::Read {
+                    version: Some(_),
+                    ..
+                }
+        )
+    });
+    let mut observed: FastMap<u32, u64> = FastMap::default();
+    for o in ops.iter().filter(|o| o.definite) {
+        let seen = match o.reg {
+            RegOp::Read { value, .. } => Some(value),
+            RegOp::CasValue { expected, .. } => Some(expected),
+            _ => None,
+        };
+        if let Some(v) = seen.filter(|v| *v != ABSENT && *v != NO_VALUE) {
+            let r = observed.entry(v).or_insert(u64::MAX);
+            *r = (*r).min(o.ret);
+        }
+    }
+    ops.retain_mut(|o| {
+        if o.definite {
+            return true;
+        }
+        let Some(v) = written(o) else { return true };
+        match observed.get(&v) {
+            Some(&ret) if writers.get(&v) == Some(&1) => {
+                o.definite = true;
+                o.ret = ret;
+                true
+            }
+            Some(_) => true,
+            // Unseen: with versions in play it may still have bumped the version, and
+            // any unseen unconditional write can stand for any other, so only how many
+            // were placed matters, not which.
+            None if versions && matches!(o.reg, RegOp::Write(_)) => {
+                unseen.push(o.call);
+                false
+            }
+            None => versions,
+        }
+    });
+    unseen.sort_unstable();
+    unseen
 }
 
 /// Interns one key's register values; ids 0 and 1 are reserved.
@@ -221,6 +514,10 @@ impl<'a> Values<'a> {
         match s.value {
             ABSENT => "absent".to_string(),
             NO_VALUE => format!("a row without a value, ver {}", s.version),
+            UNSEEN => format!(
+                "a value written by an indeterminate write no read saw, ver {}",
+                s.version
+            ),
             id => format!("{:?} ver {}", self.names[id as usize - 2], s.version),
         }
     }
@@ -240,7 +537,8 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
     }
     for a in &view.accesses {
         let k = a.key as usize;
-        if view.key_kind[k] != KeyKind::Register || view.key_in_txn[k] || a.outcome == Outcome::Fail {
+        if view.key_kind[k] != KeyKind::Register || view.key_in_txn[k] || a.outcome == Outcome::Fail
+        {
             continue;
         }
         let o = view.op_of(a);
@@ -248,13 +546,22 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
         let vals = &mut values[k];
         let reg = match &a.effect {
             Effect::Read(obs) => match (definite, obs) {
-                (true, Observed::Absent) => RegOp::Read { value: ABSENT, version: None },
-                (true, Observed::Register { value, version }) => RegOp::Read { value: vals.id(*value), version: *version },
+                (true, Observed::Absent) => RegOp::Read {
+                    value: ABSENT,
+                    version: None,
+                },
+                (true, Observed::Register { value, version }) => RegOp::Read {
+                    value: vals.id(*value),
+                    version: *version,
+                },
                 _ => continue,
             },
             Effect::Write(v) => RegOp::Write(vals.id(Some(v))),
             Effect::InsertIfAbsent(v) => RegOp::Insert(vals.id(Some(v))),
-            Effect::CasVersion { expected, value } => RegOp::CasVersion { expected: *expected, value: vals.id(Some(value)) },
+            Effect::CasVersion { expected, value } => RegOp::CasVersion {
+                expected: *expected,
+                value: vals.id(Some(value)),
+            },
             Effect::CasValue { expected, value } => RegOp::CasValue {
                 expected: match expected {
                     Some(e) => vals.id(Some(e.as_str())),
@@ -281,13 +588,14 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
         ));
     }
     let (mut total_ops, mut total_keys) = (0usize, 0usize);
-    for (k, ops) in per_key.iter().enumerate() {
+    for (k, ops) in per_key.iter_mut().enumerate() {
+        let unseen = settle_indeterminate(ops);
         if ops.is_empty() {
             continue;
         }
         total_ops += ops.len();
         total_keys += 1;
-        match search(ops, budget) {
+        match search(ops, &unseen, budget) {
             SearchResult::Linearizable => {}
             SearchResult::Unknown { steps } => findings.inconclusive.push(format!(
                 "linearizability of key {:?}: gave up after {steps} search steps over {} ops (too much concurrency or too many indeterminate writes)",
@@ -300,21 +608,29 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
         }
     }
     if total_ops > 0 {
-        findings
-            .checked
-            .push(format!("linearizability: {total_ops} register ops on {total_keys} key(s)"));
+        findings.checked.push(format!(
+            "linearizability: {total_ops} register ops on {total_keys} key(s)"
+        ));
     }
 }
 
 /// The smallest fragment the search points at: the last ops placed, the op that could
 /// not be placed, and the ops concurrent with it.
-fn explain(view: &View<'_>, key: &str, ops: &[LinOp], values: &Values<'_>, stuck: &Stuck) -> (String, Evidence) {
+fn explain(
+    view: &View<'_>,
+    key: &str,
+    ops: &[LinOp],
+    values: &Values<'_>,
+    stuck: &Stuck,
+) -> (String, Evidence) {
     const MAX_CONCURRENT: usize = 5;
     let bad = &ops[stuck.op];
     let mut chosen: Vec<usize> = stuck.recent.clone();
     chosen.push(stuck.op);
     let mut concurrent: Vec<usize> = (0..ops.len())
+        // Indeterminate ops stay pending forever; only those called meanwhile are news.
         .filter(|&i| !chosen.contains(&i) && ops[i].call <= bad.ret && ops[i].ret >= bad.call)
+        .filter(|&i| ops[i].definite || ops[i].call >= bad.call)
         .collect();
     concurrent.sort_by_key(|&i| ops[i].call);
     concurrent.truncate(MAX_CONCURRENT);
@@ -338,7 +654,9 @@ fn explain(view: &View<'_>, key: &str, ops: &[LinOp], values: &Values<'_>, stuck
     let others = if concurrent.is_empty() {
         "no op was concurrent with it".to_string()
     } else {
-        let labels: Vec<String> = (0..concurrent.len()).map(|n| label(n + chosen.len())).collect();
+        let labels: Vec<String> = (0..concurrent.len())
+            .map(|n| label(n + chosen.len()))
+            .collect();
         format!("ops concurrent with it: {}", labels.join(", "))
     };
     let explanation = format!(
@@ -353,7 +671,13 @@ mod tests {
     use super::*;
 
     fn op(call: u64, ret: u64, reg: RegOp) -> LinOp {
-        LinOp { op: 0, call, ret, reg, definite: true }
+        LinOp {
+            op: 0,
+            call,
+            ret,
+            reg,
+            definite: true,
+        }
     }
 
     #[test]
@@ -361,11 +685,29 @@ mod tests {
         let h = [
             op(0, 10, RegOp::Write(2)),
             op(1, 11, RegOp::Write(3)),
-            op(12, 13, RegOp::Read { value: 2, version: Some(2) }),
+            op(
+                12,
+                13,
+                RegOp::Read {
+                    value: 2,
+                    version: Some(2),
+                },
+            ),
         ];
-        assert!(matches!(search(&h, 1000), SearchResult::Linearizable));
-        let h = [op(0, 10, RegOp::Write(2)), op(11, 12, RegOp::Write(3)), op(13, 14, RegOp::Read { value: 2, version: None })];
-        match search(&h, 1000) {
+        assert!(matches!(search(&h, &[], 1000), SearchResult::Linearizable));
+        let h = [
+            op(0, 10, RegOp::Write(2)),
+            op(11, 12, RegOp::Write(3)),
+            op(
+                13,
+                14,
+                RegOp::Read {
+                    value: 2,
+                    version: None,
+                },
+            ),
+        ];
+        match search(&h, &[], 1000) {
             SearchResult::NotLinearizable(s) => assert_eq!(s.op, 2),
             _ => panic!("a stale read after a completed overwrite must fail"),
         }
@@ -373,36 +715,160 @@ mod tests {
 
     #[test]
     fn an_indeterminate_write_may_or_may_not_have_happened() {
-        let info = LinOp { op: 0, call: 0, ret: u64::MAX, reg: RegOp::Write(2), definite: false };
-        let before = op(1, 2, RegOp::Read { value: ABSENT, version: None });
-        let after = op(3, 4, RegOp::Read { value: 2, version: None });
-        assert!(matches!(search(&[info, before, after], 1000), SearchResult::Linearizable));
-        assert!(matches!(search(&[info, before], 1000), SearchResult::Linearizable));
-        let cas = LinOp { reg: RegOp::CasVersion { expected: Some(7), value: 2 }, ..info };
-        assert!(matches!(search(&[cas, before], 1000), SearchResult::Linearizable));
+        let info = LinOp {
+            op: 0,
+            call: 0,
+            ret: u64::MAX,
+            reg: RegOp::Write(2),
+            definite: false,
+        };
+        let before = op(
+            1,
+            2,
+            RegOp::Read {
+                value: ABSENT,
+                version: None,
+            },
+        );
+        let after = op(
+            3,
+            4,
+            RegOp::Read {
+                value: 2,
+                version: None,
+            },
+        );
+        assert!(matches!(
+            search(&[info, before, after], &[], 1000),
+            SearchResult::Linearizable
+        ));
+        assert!(matches!(
+            search(&[info, before], &[], 1000),
+            SearchResult::Linearizable
+        ));
+        let cas = LinOp {
+            reg: RegOp::CasVersion {
+                expected: Some(7),
+                value: 2,
+            },
+            ..info
+        };
+        assert!(matches!(
+            search(&[cas, before], &[], 1000),
+            SearchResult::Linearizable
+        ));
     }
 
     #[test]
     fn versions_and_value_cas_are_modelled() {
         let h = [
             op(0, 1, RegOp::Insert(2)),
-            op(2, 3, RegOp::CasVersion { expected: Some(1), value: 3 }),
-            op(4, 5, RegOp::CasValue { expected: 3, value: 4 }),
-            op(6, 7, RegOp::Read { value: 4, version: Some(3) }),
+            op(
+                2,
+                3,
+                RegOp::CasVersion {
+                    expected: Some(1),
+                    value: 3,
+                },
+            ),
+            op(
+                4,
+                5,
+                RegOp::CasValue {
+                    expected: 3,
+                    value: 4,
+                },
+            ),
+            op(
+                6,
+                7,
+                RegOp::Read {
+                    value: 4,
+                    version: Some(3),
+                },
+            ),
             op(8, 9, RegOp::Delete),
-            op(10, 11, RegOp::CasVersion { expected: None, value: 5 }),
-            op(12, 13, RegOp::Read { value: 5, version: Some(1) }),
+            op(
+                10,
+                11,
+                RegOp::CasVersion {
+                    expected: None,
+                    value: 5,
+                },
+            ),
+            op(
+                12,
+                13,
+                RegOp::Read {
+                    value: 5,
+                    version: Some(1),
+                },
+            ),
         ];
-        assert!(matches!(search(&h, 1000), SearchResult::Linearizable));
+        assert!(matches!(search(&h, &[], 1000), SearchResult::Linearizable));
         let bad = [op(0, 1, RegOp::Insert(2)), op(2, 3, RegOp::Insert(3))];
-        assert!(matches!(search(&bad, 1000), SearchResult::NotLinearizable(_)));
+        assert!(matches!(
+            search(&bad, &[], 1000),
+            SearchResult::NotLinearizable(_)
+        ));
+    }
+
+    #[test]
+    fn an_unseen_indeterminate_write_still_counts_for_a_version_compare() {
+        let info = |call, reg| LinOp {
+            op: 0,
+            call,
+            ret: u64::MAX,
+            reg,
+            definite: false,
+        };
+        let mut h = vec![
+            op(0, 1, RegOp::Write(2)),
+            info(2, RegOp::Write(3)),
+            info(
+                4,
+                RegOp::CasVersion {
+                    expected: Some(2),
+                    value: 4,
+                },
+            ),
+            op(
+                6,
+                7,
+                RegOp::Read {
+                    value: 4,
+                    version: None,
+                },
+            ),
+        ];
+        let unseen = settle_indeterminate(&mut h);
+        assert_eq!(
+            unseen,
+            vec![2],
+            "the unseen write is kept as a possible version bump"
+        );
+        assert!(
+            h[1].definite && h[1].ret == 7,
+            "the observed cas happened before the read returned"
+        );
+        assert!(matches!(
+            search(&h, &unseen, 1000),
+            SearchResult::Linearizable
+        ));
     }
 
     #[test]
     fn the_budget_makes_the_search_inconclusive_not_valid() {
         let h: Vec<LinOp> = (0..20).map(|i| op(0, 100, RegOp::Write(i + 2))).collect();
         let mut h = h;
-        h.push(op(101, 102, RegOp::Read { value: 99, version: None }));
-        assert!(matches!(search(&h, 50), SearchResult::Unknown { .. }));
+        h.push(op(
+            101,
+            102,
+            RegOp::Read {
+                value: 99,
+                version: None,
+            },
+        ));
+        assert!(matches!(search(&h, &[], 50), SearchResult::Unknown { .. }));
     }
 }

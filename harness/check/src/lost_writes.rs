@@ -18,7 +18,12 @@ use crate::index::{ListIndex, RegisterIndex};
 use crate::model::{names, ops_evidence, short_list, show_list, show_value, Findings};
 use assay_core::Outcome;
 
-pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex<'_>, findings: &mut Findings) {
+pub(crate) fn check(
+    view: &View<'_>,
+    lists: &ListIndex<'_>,
+    regs: &RegisterIndex<'_>,
+    findings: &mut Findings,
+) {
     let n = view.keys.len();
     // Per key: the latest end of an acknowledged write, and the latest start of one.
     let mut last_ack_end = vec![None::<u64>; n];
@@ -35,7 +40,9 @@ pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex
     // Per key: the final read (latest-starting ok read after the last acknowledged write).
     let mut final_read = vec![None::<(u64, u32)>; n];
     for (ai, a) in view.accesses.iter().enumerate() {
-        let (Effect::Read(obs), Outcome::Ok) = (&a.effect, a.outcome) else { continue };
+        let (Effect::Read(obs), Outcome::Ok) = (&a.effect, a.outcome) else {
+            continue;
+        };
         if matches!(obs, Observed::Unknown) {
             continue;
         }
@@ -48,12 +55,19 @@ pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex
     }
     let mut without_final = Vec::new();
     for k in 0..n {
-        if last_ack_end[k].is_some() && final_read[k].is_none() && view.key_kind[k] != KeyKind::Other {
+        if last_ack_end[k].is_some()
+            && final_read[k].is_none()
+            && view.key_kind[k] != KeyKind::Other
+        {
             without_final.push(view.keys[k]);
         }
     }
-    let list_keys = (0..n).filter(|&k| view.key_kind[k] == KeyKind::List && final_read[k].is_some()).count();
-    let reg_keys = (0..n).filter(|&k| view.key_kind[k] == KeyKind::Register && final_read[k].is_some()).count();
+    let list_keys = (0..n)
+        .filter(|&k| view.key_kind[k] == KeyKind::List && final_read[k].is_some())
+        .count();
+    let reg_keys = (0..n)
+        .filter(|&k| view.key_kind[k] == KeyKind::Register && final_read[k].is_some())
+        .count();
     if list_keys + reg_keys > 0 {
         findings.checked.push(format!(
             "lost writes: final reads of {list_keys} list key(s) and {reg_keys} register key(s)"
@@ -72,30 +86,47 @@ pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex
     phantom_register_reads(view, regs, findings);
 }
 
-fn lost_appends(view: &View<'_>, lists: &ListIndex<'_>, final_read: &[Option<(u64, u32)>], findings: &mut Findings) {
+fn lost_appends(
+    view: &View<'_>,
+    lists: &ListIndex<'_>,
+    final_read: &[Option<(u64, u32)>],
+    findings: &mut Findings,
+) {
     // Elements of final reads that do not fit the key's order, looked up directly.
     let mut odd_final: FastMap<u32, FastSet<i64>> = FastMap::default();
     for (k, fr) in final_read.iter().enumerate() {
         if let Some((_, ai)) = fr {
             if lists.incompatible.contains(ai) {
                 if let Effect::Read(obs) = &view.accesses[*ai as usize].effect {
-                    odd_final.insert(k as u32, obs.list().unwrap_or(&[]).iter().copied().collect());
+                    odd_final.insert(
+                        k as u32,
+                        obs.list().unwrap_or(&[]).iter().copied().collect(),
+                    );
                 }
             }
         }
     }
     for a in &view.accesses {
-        let (Effect::Append(e), Outcome::Ok) = (&a.effect, a.outcome) else { continue };
+        let (Effect::Append(e), Outcome::Ok) = (&a.effect, a.outcome) else {
+            continue;
+        };
         let k = a.key;
         if view.key_kind[k as usize] != KeyKind::List {
             continue;
         }
-        let Some((_, fr)) = final_read[k as usize] else { continue };
-        let Effect::Read(obs) = &view.accesses[fr as usize].effect else { continue };
+        let Some((_, fr)) = final_read[k as usize] else {
+            continue;
+        };
+        let Effect::Read(obs) = &view.accesses[fr as usize].effect else {
+            continue;
+        };
         let Some(seen) = obs.list() else { continue };
         let present = match odd_final.get(&k) {
             Some(set) => set.contains(e),
-            None => lists.pos.get(&(k, *e)).is_some_and(|&p| (p as usize) < seen.len()),
+            None => lists
+                .pos
+                .get(&(k, *e))
+                .is_some_and(|&p| (p as usize) < seen.len()),
         };
         if present {
             continue;
@@ -113,43 +144,75 @@ fn lost_appends(view: &View<'_>, lists: &ListIndex<'_>, final_read: &[Option<(u6
     }
 }
 
+/// A register write that may have happened.
+struct WriteSpan<'v> {
+    access: u32,
+    value: Option<&'v str>,
+    start: u64,
+    /// `u64::MAX` for an indeterminate write: it may land at any time.
+    end: u64,
+}
+
 fn lost_register_writes(
     view: &View<'_>,
     final_read: &[Option<(u64, u32)>],
     last_ack_start: &[Option<u64>],
     findings: &mut Findings,
 ) {
-    // Per key: every write that may have happened, as (access, value, start, end-or-MAX).
-    let mut writes: FastMap<u32, Vec<(u32, Option<&str>, u64, u64)>> = FastMap::default();
+    let mut writes: FastMap<u32, Vec<WriteSpan<'_>>> = FastMap::default();
     for (ai, a) in view.accesses.iter().enumerate() {
         let k = a.key;
-        if view.key_kind[k as usize] != KeyKind::Register || final_read[k as usize].is_none() || a.outcome == Outcome::Fail {
+        if view.key_kind[k as usize] != KeyKind::Register
+            || final_read[k as usize].is_none()
+            || a.outcome == Outcome::Fail
+        {
             continue;
         }
-        let Some(v) = a.effect.written_value() else { continue };
+        let Some(v) = a.effect.written_value() else {
+            continue;
+        };
         let o = view.op_of(a);
-        let end = if a.outcome == Outcome::Ok { o.end_ns } else { u64::MAX };
-        writes.entry(k).or_default().push((ai as u32, v, o.start_ns, end));
+        let end = if a.outcome == Outcome::Ok {
+            o.end_ns
+        } else {
+            u64::MAX
+        };
+        writes.entry(k).or_default().push(WriteSpan {
+            access: ai as u32,
+            value: v,
+            start: o.start_ns,
+            end,
+        });
     }
     let mut keys: Vec<u32> = writes.keys().copied().collect();
     keys.sort_unstable();
     for k in keys {
         let ws = &writes[&k];
-        let (Some((_, fr)), Some(latest_start)) = (final_read[k as usize], last_ack_start[k as usize]) else { continue };
-        let Effect::Read(obs) = &view.accesses[fr as usize].effect else { continue };
+        let (Some((_, fr)), Some(latest_start)) =
+            (final_read[k as usize], last_ack_start[k as usize])
+        else {
+            continue;
+        };
+        let Effect::Read(obs) = &view.accesses[fr as usize].effect else {
+            continue;
+        };
         let seen: Option<&str> = match obs {
             Observed::Absent => None,
             Observed::Register { value: Some(v), .. } => Some(v),
             _ => continue,
         };
         // A write is overwritten for sure when an acknowledged write began after it ended.
-        let live = |&&(_, _, _, end): &&(u32, Option<&str>, u64, u64)| end >= latest_start;
-        if ws.iter().filter(live).any(|w| w.1 == seen) {
+        if ws.iter().any(|w| w.end >= latest_start && w.value == seen) {
             continue;
         }
-        let stale = ws.iter().filter(|w| w.1 == seen).max_by_key(|w| w.3);
-        let newest = ws.iter().filter(|w| w.3 != u64::MAX).max_by_key(|w| w.2);
-        let (Some(newest), true) = (newest, stale.is_some() || seen.is_none()) else { continue };
+        let stale = ws.iter().filter(|w| w.value == seen).max_by_key(|w| w.end);
+        let newest = ws
+            .iter()
+            .filter(|w| w.end != u64::MAX)
+            .max_by_key(|w| w.start);
+        let (Some(newest), true) = (newest, stale.is_some() || seen.is_none()) else {
+            continue;
+        };
         let key = view.keys[k as usize];
         findings.add(names::LOST_WRITE, || match stale {
             Some(stale) => (
@@ -160,15 +223,15 @@ fn lost_register_writes(
                 ops_evidence(
                     view,
                     &[
-                        view.accesses[stale.0 as usize].op as usize,
-                        view.accesses[newest.0 as usize].op as usize,
+                        view.accesses[stale.access as usize].op as usize,
+                        view.accesses[newest.access as usize].op as usize,
                         view.accesses[fr as usize].op as usize,
                     ],
                 ),
             ),
             None => (
                 format!("the final read T2 of key {key:?} found no row, but T1's acknowledged write was never deleted"),
-                ops_evidence(view, &[view.accesses[newest.0 as usize].op as usize, view.accesses[fr as usize].op as usize]),
+                ops_evidence(view, &[view.accesses[newest.access as usize].op as usize, view.accesses[fr as usize].op as usize]),
             ),
         });
     }
@@ -181,7 +244,9 @@ fn phantom_register_reads(view: &View<'_>, regs: &RegisterIndex<'_>, findings: &
         if view.key_kind[k as usize] != KeyKind::Register || a.outcome != Outcome::Ok {
             continue;
         }
-        let Effect::Read(Observed::Register { value: Some(v), .. }) = &a.effect else { continue };
+        let Effect::Read(Observed::Register { value: Some(v), .. }) = &a.effect else {
+            continue;
+        };
         if regs.writer.contains_key(&(k, *v)) || !reported.insert((k, v)) {
             continue;
         }

@@ -74,7 +74,12 @@ const LINEARIZABLE: &[&str] = &[
     G_SINGLE_REALTIME,
     G2_REALTIME,
 ];
-const SESSION: &[&str] = &[READ_YOUR_WRITES, MONOTONIC_READS, MONOTONIC_WRITES, WRITES_FOLLOW_READS];
+const SESSION: &[&str] = &[
+    READ_YOUR_WRITES,
+    MONOTONIC_READS,
+    MONOTONIC_WRITES,
+    WRITES_FOLLOW_READS,
+];
 
 /// The consistency model a history is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -158,7 +163,9 @@ impl FromStr for Model {
         Model::ALL
             .into_iter()
             .find(|m| m.as_str() == norm)
-            .ok_or_else(|| UnknownModel { given: s.to_string() })
+            .ok_or_else(|| UnknownModel {
+                given: s.to_string(),
+            })
     }
 }
 
@@ -400,7 +407,12 @@ pub(crate) fn short_list<T: fmt::Display>(items: &[T]) -> String {
 pub(crate) fn show_list(l: &[i64]) -> String {
     const HEAD: usize = 3;
     const TAIL: usize = 6;
-    let join = |xs: &[i64]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ");
+    let join = |xs: &[i64]| {
+        xs.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     if l.len() <= HEAD + TAIL + 1 {
         format!("[{}]", join(l))
     } else {
@@ -497,9 +509,15 @@ mod tests {
         for m in Model::ALL {
             assert_eq!(m.as_str().parse::<Model>().unwrap(), m);
         }
-        assert_eq!("snapshot_isolation".parse::<Model>().unwrap(), Model::SnapshotIsolation);
+        assert_eq!(
+            "snapshot_isolation".parse::<Model>().unwrap(),
+            Model::SnapshotIsolation
+        );
         let err = "causal".parse::<Model>().unwrap_err().to_string();
-        assert!(err.contains("causal") && err.contains("read-committed"), "{err}");
+        assert!(
+            err.contains("causal") && err.contains("read-committed"),
+            "{err}"
+        );
         assert!(Model::Serializable.forbids_anomaly(G2));
         assert!(!Model::SnapshotIsolation.forbids_anomaly(G2));
         assert!(Model::SnapshotIsolation.forbids_anomaly(G_SINGLE));
@@ -509,7 +527,10 @@ mod tests {
         assert!(!Model::Serializable.forbids_anomaly(G2_REALTIME));
         assert!(Model::Session.forbids_anomaly(READ_YOUR_WRITES));
         for m in Model::ALL {
-            assert!(m.forbids_anomaly(LOST_APPEND) && m.forbids_anomaly(G1A), "{m}");
+            assert!(
+                m.forbids_anomaly(LOST_APPEND) && m.forbids_anomaly(G1A),
+                "{m}"
+            );
         }
     }
 
@@ -519,6 +540,9 @@ mod tests {
         let l: Vec<i64> = (1..=20).collect();
         assert_eq!(show_list(&l), "[1 2 3 …11 more… 15 16 17 18 19 20]");
         assert_eq!(short_list(&["a", "b"]), "a, b");
-        assert_eq!(short_list(&[1, 2, 3, 4, 5, 6, 7]), "1, 2, 3, 4, 5, and 2 more");
+        assert_eq!(
+            short_list(&[1, 2, 3, 4, 5, 6, 7]),
+            "1, 2, 3, 4, 5, and 2 more"
+        );
     }
 }

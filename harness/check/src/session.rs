@@ -31,7 +31,12 @@ struct KeySession<'v> {
     own_seq: u32,
 }
 
-pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex<'_>, findings: &mut Findings) {
+pub(crate) fn check(
+    view: &View<'_>,
+    lists: &ListIndex<'_>,
+    regs: &RegisterIndex<'_>,
+    findings: &mut Findings,
+) {
     let mut sessions: FastMap<(u32, u32), KeySession<'_>> = FastMap::default();
     let mut clients: Vec<u32> = Vec::new();
     let mut unversioned: Vec<&str> = Vec::new();
@@ -62,7 +67,12 @@ pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex
         let s = sessions.entry((o.client, k)).or_default();
         let key = view.keys[k as usize];
         let client = o.client;
-        let pair = |earlier: u32| ops_evidence(view, &[view.accesses[earlier as usize].op as usize, a.op as usize]);
+        let pair = |earlier: u32| {
+            ops_evidence(
+                view,
+                &[view.accesses[earlier as usize].op as usize, a.op as usize],
+            )
+        };
         match (&a.effect, kind) {
             (Effect::Read(obs), KeyKind::List) => {
                 let Some(l) = obs.list() else { continue };
@@ -178,14 +188,18 @@ pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex
                 }
             }
             (e, KeyKind::Register) => {
-                let Some(Some(v)) = e.written_value() else { continue };
+                let Some(Some(v)) = e.written_value() else {
+                    continue;
+                };
                 if regs.writer_of(k, v) != Some(ai) {
                     continue;
                 }
                 s.own_seq += 1;
                 let seq = s.own_seq;
                 s.own_values.insert(v, (seq, ai));
-                let Some(ver) = regs.version_of(k, v) else { continue };
+                let Some(ver) = regs.version_of(k, v) else {
+                    continue;
+                };
                 if let Some((prev, wa)) = s.wrote {
                     if prev >= ver {
                         findings.add(names::MONOTONIC_WRITES, || {
@@ -208,7 +222,9 @@ pub(crate) fn check(view: &View<'_>, lists: &ListIndex<'_>, regs: &RegisterIndex
     clients.sort_unstable();
     clients.dedup();
     if !clients.is_empty() {
-        findings.checked.push(format!("session guarantees: {} client(s)", clients.len()));
+        findings
+            .checked
+            .push(format!("session guarantees: {} client(s)", clients.len()));
     }
     if !unversioned.is_empty() {
         unversioned.sort();

@@ -77,7 +77,10 @@ impl StalenessReport {
     pub fn exceeding(&self, max_versions: Option<u64>, max_lag_ns: Option<u64>) -> Vec<&ReadLag> {
         self.reads
             .iter()
-            .filter(|r| max_versions.is_some_and(|m| r.versions_behind > m) || max_lag_ns.is_some_and(|m| r.lag_ns > m))
+            .filter(|r| {
+                max_versions.is_some_and(|m| r.versions_behind > m)
+                    || max_lag_ns.is_some_and(|m| r.lag_ns > m)
+            })
             .collect()
     }
 }
@@ -156,26 +159,36 @@ fn measure(
             next += 1;
         }
         let (count, min_end) = tree.query_from(from);
-        let lag = if count > 0 { start.saturating_sub(min_end) } else { 0 };
+        let lag = if count > 0 {
+            start.saturating_sub(min_end)
+        } else {
+            0
+        };
         out.push((ai, count, lag));
     }
 }
+
+/// A register write that may have happened: (start, end, value, acknowledged).
+type RegWrite<'v> = (u64, u64, Option<&'v str>, bool);
+/// An ok register read: (access, start, end, value).
+type RegRead<'v> = (u32, u64, u64, Option<&'v str>);
 
 pub(crate) fn compute(view: &View<'_>, lists: &ListIndex<'_>) -> StalenessReport {
     let n = view.keys.len();
     let mut acked_lists: Vec<Vec<(u64, usize)>> = vec![Vec::new(); n];
     let mut list_reads: Vec<Vec<(u32, u64, usize)>> = vec![Vec::new(); n];
-    // Registers: per key, writes that may have happened (start, end, value, acknowledged).
-    type RegWrite<'v> = (u64, u64, Option<&'v str>, bool);
     let mut reg_writes: Vec<Vec<RegWrite<'_>>> = vec![Vec::new(); n];
-    let mut reg_reads: Vec<Vec<(u32, u64, u64, Option<&str>)>> = vec![Vec::new(); n];
+    let mut reg_reads: Vec<Vec<RegRead<'_>>> = vec![Vec::new(); n];
     for (ai, a) in view.accesses.iter().enumerate() {
         let k = a.key as usize;
         let o = view.op_of(a);
         match (view.key_kind[k], &a.effect, a.outcome) {
             (_, _, Outcome::Fail) => {}
             (KeyKind::List, Effect::Append(e), Outcome::Ok) => {
-                let rank = lists.pos.get(&(a.key, *e)).map_or(lists.order[k].len(), |&p| p as usize);
+                let rank = lists
+                    .pos
+                    .get(&(a.key, *e))
+                    .map_or(lists.order[k].len(), |&p| p as usize);
                 acked_lists[k].push((o.end_ns, rank));
             }
             (KeyKind::List, Effect::Read(obs), Outcome::Ok) => {
@@ -185,7 +198,9 @@ pub(crate) fn compute(view: &View<'_>, lists: &ListIndex<'_>) -> StalenessReport
             }
             (KeyKind::Register, Effect::Read(obs), Outcome::Ok) => match obs {
                 Observed::Absent => reg_reads[k].push((ai as u32, o.start_ns, o.end_ns, None)),
-                Observed::Register { value: Some(v), .. } => reg_reads[k].push((ai as u32, o.start_ns, o.end_ns, Some(v))),
+                Observed::Register { value: Some(v), .. } => {
+                    reg_reads[k].push((ai as u32, o.start_ns, o.end_ns, Some(v)))
+                }
                 _ => {}
             },
             (KeyKind::Register, e, outcome) => {
@@ -250,7 +265,11 @@ pub(crate) fn compute(view: &View<'_>, lists: &ListIndex<'_>) -> StalenessReport
     report
 }
 
-fn register_key(writes: &mut [(u64, u64, Option<&str>, bool)], reads: &[(u32, u64, u64, Option<&str>)], out: &mut Vec<(u32, u64, u64)>) {
+fn register_key(
+    writes: &mut [RegWrite<'_>],
+    reads: &[RegRead<'_>],
+    out: &mut Vec<(u32, u64, u64)>,
+) {
     writes.sort_unstable_by_key(|w| w.0);
     // Acknowledged writes ranked by start time.
     let acked_starts: Vec<u64> = writes.iter().filter(|w| w.3).map(|w| w.0).collect();

@@ -26,7 +26,12 @@ fn read_your_writes_on_a_register() {
         .ok(2, read("x"), reg("x", "a", 1));
     let v = session(&h);
     assert_flags(&v, &["read-your-writes"]);
-    assert!(v.anomalies[0].explanation.contains("client 0 wrote key \"x\" (ver 1)"), "{v}");
+    assert!(
+        v.anomalies[0]
+            .explanation
+            .contains("client 0 wrote key \"x\" (ver 1)"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -67,7 +72,9 @@ fn writes_follow_reads_on_a_register() {
 #[test]
 fn list_sessions() {
     let mut h = History::new();
-    h.ok(0, append("x", 1), none()).ok(0, read("x"), list("x", &[])).ok(1, read("x"), list("x", &[1]));
+    h.ok(0, append("x", 1), none())
+        .ok(0, read("x"), list("x", &[]))
+        .ok(1, read("x"), list("x", &[1]));
     assert_flags(&session(&h), &["read-your-writes"]);
 
     let mut h = History::new();
@@ -78,7 +85,9 @@ fn list_sessions() {
     assert_flags(&session(&h), &["monotonic-reads"]);
 
     let mut h = History::new();
-    h.ok(0, append("x", 1), none()).ok(0, append("x", 2), none()).ok(1, read("x"), list("x", &[2, 1]));
+    h.ok(0, append("x", 1), none())
+        .ok(0, append("x", 2), none())
+        .ok(1, read("x"), list("x", &[2, 1]));
     assert_flags(&session(&h), &["monotonic-writes"]);
 }
 
@@ -92,7 +101,11 @@ fn a_history_keeping_every_guarantee_passes_even_when_stale_for_others() {
         .ok(0, write("x", "b"), none())
         .ok(1, read("x"), reg("x", "a", 1))
         .ok(1, write("y", "c"), none())
-        .ok(0, txn(vec![append("l", 1), read("l")]), results(vec![none(), list("l", &[1])]))
+        .ok(
+            0,
+            txn(vec![append("l", 1), read("l")]),
+            results(vec![none(), list("l", &[1])]),
+        )
         .ok(1, read("l"), list("l", &[]))
         .ok(2, read("x"), reg("x", "b", 2))
         .ok(2, read("y"), reg("y", "c", 1))

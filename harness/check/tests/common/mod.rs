@@ -26,7 +26,14 @@ impl History {
         let t = self.tick();
         let op_id = self.next_id;
         self.next_id += 1;
-        self.events.push(HistoryEvent::Invoke { op_id, client, step: "workload".into(), op, intended_start_ns: t, start_ns: t });
+        self.events.push(HistoryEvent::Invoke {
+            op_id,
+            client,
+            step: "workload".into(),
+            op,
+            intended_start_ns: t,
+            start_ns: t,
+        });
         op_id
     }
 
@@ -53,15 +60,27 @@ impl History {
 }
 
 pub fn read(key: &str) -> Op {
-    Op::Read { table: "kv".into(), key: key.into(), consistency: Default::default() }
+    Op::Read {
+        table: "kv".into(),
+        key: key.into(),
+        consistency: Default::default(),
+    }
 }
 
 pub fn write(key: &str, value: &str) -> Op {
-    Op::Write { table: "kv".into(), key: key.into(), value: value.into() }
+    Op::Write {
+        table: "kv".into(),
+        key: key.into(),
+        value: value.into(),
+    }
 }
 
 pub fn append(key: &str, element: i64) -> Op {
-    Op::Append { table: "kv".into(), key: key.into(), element }
+    Op::Append {
+        table: "kv".into(),
+        key: key.into(),
+        element,
+    }
 }
 
 pub fn txn(ops: Vec<Op>) -> Op {
@@ -69,7 +88,12 @@ pub fn txn(ops: Vec<Op>) -> Op {
 }
 
 pub fn reg(key: &str, value: &str, version: u64) -> OpValue {
-    OpValue::Record(Some(Record { key: key.into(), value: Some(value.into()), version: Some(version), ..Record::default() }))
+    OpValue::Record(Some(Record {
+        key: key.into(),
+        value: Some(value.into()),
+        version: Some(version),
+        ..Record::default()
+    }))
 }
 
 pub fn absent() -> OpValue {
@@ -80,7 +104,11 @@ pub fn list(key: &str, l: &[i64]) -> OpValue {
     if l.is_empty() {
         return absent();
     }
-    OpValue::Record(Some(Record { key: key.into(), list: Some(l.to_vec()), ..Record::default() }))
+    OpValue::Record(Some(Record {
+        key: key.into(),
+        list: Some(l.to_vec()),
+        ..Record::default()
+    }))
 }
 
 pub fn results(values: Vec<OpValue>) -> OpValue {
