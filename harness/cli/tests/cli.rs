@@ -293,3 +293,46 @@ fn ctrl_c_tears_down_writes_a_partial_report_and_stops_backends() {
     assert_eq!(report["verdict"], "error");
     assert_nothing_left(&seen);
 }
+
+#[test]
+fn check_prints_the_g2_cycle_and_exits_1() {
+    let out = run(&[
+        "check",
+        "harness/check/tests/fixtures/g2.jsonl",
+        "--model",
+        "serializable",
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("INVALID — G2"), "{}", out.stdout);
+    assert!(out.stdout.contains("T1 < rw < T2 < rw < T1"), "{}", out.stdout);
+    // The same history is fine under a model that allows write skew.
+    let out = run(&[
+        "check",
+        "harness/check/tests/fixtures/g2.jsonl",
+        "--model",
+        "snapshot-isolation",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = run(&["check", "harness/check/tests/fixtures/g2.jsonl", "--model", "acid"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--model"), "{}", out.stderr);
+}
+
+#[test]
+fn check_reads_jepsen_edn_and_writes_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let edn_out = dir.path().join("out.edn");
+    let out = run(&[
+        "check",
+        "harness/check/tests/fixtures/register-valid.edn",
+        "--model",
+        "linearizable",
+        "--write-edn",
+        edn_out.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let written = std::fs::read_to_string(&edn_out).unwrap();
+    assert!(written.contains(":type :invoke"), "{written}");
+    let out = run(&["check", "harness/check/tests/fixtures/nonlinearizable.edn", "--model", "linearizable"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+}
