@@ -177,15 +177,23 @@ pub fn definition(backend: LocalBackend, postgres_password: &str) -> Option<Cont
         LocalBackend::Postgres => Some(postgres(postgres_password)),
         LocalBackend::SpannerEmulator => Some(spanner_emulator()),
         LocalBackend::CosmosLocal => Some(cosmos_emulator()),
-        LocalBackend::DynamodbMoto | LocalBackend::DynamodbDynalite => None,
+        LocalBackend::PostgresReplica
+        | LocalBackend::DynamodbMoto
+        | LocalBackend::DynamodbDynalite => None,
     }
 }
 
 pub(crate) fn why_no_container(backend: LocalBackend) -> String {
-    format!(
-        "{backend} names a native implementation; DynamoDB Local's container awaits a \
-         `dynamodb-local` target"
-    )
+    match backend {
+        LocalBackend::PostgresReplica => format!(
+            "{backend} needs a primary and a replica container wired together, which is not \
+             defined yet"
+        ),
+        _ => format!(
+            "{backend} names a native implementation; DynamoDB Local's container awaits a \
+             `dynamodb-local` target"
+        ),
+    }
 }
 
 /// Where the Docker daemon should be, from `$DOCKER_HOST` or the default socket.
@@ -295,7 +303,8 @@ pub(crate) async fn start(
     }
     let first = mapped.first().copied().unwrap_or(0);
     let endpoint = match backend {
-        LocalBackend::Postgres => Endpoint::Postgres {
+        // PostgresReplica is unreachable through `definition`, kept exhaustive.
+        LocalBackend::Postgres | LocalBackend::PostgresReplica => Endpoint::Postgres {
             url: Secret::new(format!(
                 "postgres://{}:{password}@{host}:{first}/{}",
                 crate::postgres::USER,

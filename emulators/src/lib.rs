@@ -30,6 +30,7 @@ mod native;
 mod net;
 mod node;
 mod postgres;
+mod postgres_replica;
 mod process;
 mod python;
 mod spanner;
@@ -283,6 +284,7 @@ impl Emulator {
             let ctx = native::NativeContext::new(backend, &opts.run_dir, &opts.workspace_root)?;
             let result = match backend {
                 LocalBackend::Postgres => postgres::start(&ctx).await,
+                LocalBackend::PostgresReplica => postgres_replica::start(&ctx).await,
                 LocalBackend::SpannerEmulator => spanner::start(&ctx).await,
                 LocalBackend::DynamodbMoto => dynamodb::start_moto(&ctx).await,
                 LocalBackend::DynamodbDynalite => dynamodb::start_dynalite(&ctx).await,
@@ -455,6 +457,7 @@ async fn use_containers(backend: LocalBackend, mode: Mode) -> Result<bool, Emula
 pub fn availability(backend: LocalBackend, workspace_root: &Path) -> Result<(), String> {
     match backend {
         LocalBackend::Postgres => postgres::find_bin_dir().map(|_| ()),
+        LocalBackend::PostgresReplica => postgres_replica::find_bin_dir().map(|_| ()),
         LocalBackend::SpannerEmulator => spanner::find_bin_dir().map(|_| ()),
         LocalBackend::DynamodbMoto => python::availability(workspace_root),
         LocalBackend::DynamodbDynalite => node::availability(workspace_root),

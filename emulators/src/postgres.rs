@@ -7,9 +7,9 @@
 //! When Assay runs as root the cluster is owned by and run as the `postgres` system user
 //! (else `nobody`): PostgreSQL refuses to run as root.
 //!
-//! Seam for the streaming replica (a later issue): `start_server` runs any data dir, so a
-//! replica is `pg_basebackup -D <temp>/replica -R` against the primary, then
-//! `start_server` on it with its own port; its URL goes into `replica_url`.
+//! The streaming replica (`postgres-replica`, in `postgres_replica.rs`) starts a primary
+//! with [`start_primary`] and clones it with `pg_basebackup`; `Cluster::start_server` runs
+//! either data dir.
 
 use crate::native::{self, NativeContext, NativeRun, Started, READY_TIMEOUT};
 use crate::net::{free_port, loopback, tcp_connect};
@@ -110,7 +110,7 @@ fn lookup_user(name: &str) -> Option<RunAs> {
     }
 }
 
-fn command_as(program: PathBuf, run_as: &Option<RunAs>, cwd: &Path) -> Command {
+pub(crate) fn command_as(program: PathBuf, run_as: &Option<RunAs>, cwd: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(cwd).env("LC_ALL", "C");
     if let Some(u) = run_as {
@@ -130,6 +130,39 @@ pub(crate) async fn version(bin: &Path) -> Option<String> {
 }
 
 pub(crate) async fn start(ctx: &NativeContext) -> Result<Started, EmulatorError> {
+    let primary = start_primary(ctx).await?;
+    let url = primary.url(primary.port);
+    Ok(Started {
+        run: primary.run,
+        endpoint: Endpoint::Postgres {
+            url: Secret::new(url),
+            replica_url: None,
+        },
+        version: version(&primary.bin).await,
+    })
+}
+
+/// A running, ready primary and what a replica needs to clone it.
+pub(crate) struct Primary {
+    pub run: NativeRun,
+    pub cluster: Cluster,
+    pub bin: PathBuf,
+    pub password: String,
+    pub port: u16,
+}
+
+impl Primary {
+    /// The URL of a server of this cluster (the primary or a clone) on `port`.
+    pub(crate) fn url(&self, port: u16) -> String {
+        format!(
+            "postgres://{USER}:{}@{}/{DATABASE}",
+            self.password,
+            loopback(port)
+        )
+    }
+}
+
+pub(crate) async fn start_primary(ctx: &NativeContext) -> Result<Primary, EmulatorError> {
     let unavailable = |reason: String| EmulatorError::Unavailable {
         backend: ctx.backend,
         reason,
@@ -151,7 +184,7 @@ pub(crate) async fn start(ctx: &NativeContext) -> Result<Started, EmulatorError>
     let mut run = NativeRun::new(&ctx.log);
     run.temp_dir = Some(temp);
     let port = free_port().map_err(|e| ctx.io_error("finding a free port", e))?;
-    let server = cluster.start_server(ctx, &bin, port)?;
+    let server = cluster.start_server(ctx, &bin, port, "postgres")?;
     run.processes.push(server);
     let addr = loopback(port);
     ctx.wait_ready(
@@ -161,24 +194,21 @@ pub(crate) async fn start(ctx: &NativeContext) -> Result<Started, EmulatorError>
         || probe_startup(addr),
     )
     .await?;
-
-    let url = format!("postgres://{USER}:{password}@{addr}/{DATABASE}");
-    Ok(Started {
+    Ok(Primary {
         run,
-        endpoint: Endpoint::Postgres {
-            url: Secret::new(url),
-            replica_url: None,
-        },
-        version: version(&bin).await,
+        cluster,
+        bin,
+        password,
+        port,
     })
 }
 
 /// The directories of one cluster inside the backend's temp dir.
-struct Cluster {
-    data: PathBuf,
-    sockets: PathBuf,
-    root: PathBuf,
-    run_as: Option<RunAs>,
+pub(crate) struct Cluster {
+    pub data: PathBuf,
+    pub sockets: PathBuf,
+    pub root: PathBuf,
+    pub run_as: Option<RunAs>,
 }
 
 impl Cluster {
@@ -187,8 +217,20 @@ impl Cluster {
         root: &Path,
         run_as: &Option<RunAs>,
     ) -> Result<Cluster, EmulatorError> {
-        let data = root.join("data");
-        let sockets = root.join("sockets");
+        Cluster::prepare_named(ctx, root, run_as, "data", "sockets")
+    }
+
+    /// Empty, owned data and socket dirs under `root` with the given names (a replica's
+    /// sit beside the primary's).
+    pub(crate) fn prepare_named(
+        ctx: &NativeContext,
+        root: &Path,
+        run_as: &Option<RunAs>,
+        data_name: &str,
+        sockets_name: &str,
+    ) -> Result<Cluster, EmulatorError> {
+        let data = root.join(data_name);
+        let sockets = root.join(sockets_name);
         for dir in [&data, &sockets] {
             std::fs::create_dir(dir)
                 .map_err(|e| ctx.io_error(format!("creating {}", dir.display()), e))?;
@@ -261,11 +303,12 @@ impl Cluster {
         }
     }
 
-    fn start_server(
+    pub(crate) fn start_server(
         &self,
         ctx: &NativeContext,
         bin: &Path,
         port: u16,
+        name: &str,
     ) -> Result<ManagedProcess, EmulatorError> {
         let mut cmd = command_as(bin.join("postgres"), &self.run_as, &self.root);
         cmd.arg("-D").arg(&self.data);
@@ -280,7 +323,7 @@ impl Cluster {
         ] {
             cmd.arg("-c").arg(setting);
         }
-        ctx.spawn("postgres", cmd, STOP_SIGNAL, STOP_GRACE)
+        ctx.spawn(name, cmd, STOP_SIGNAL, STOP_GRACE)
     }
 }
 

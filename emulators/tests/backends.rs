@@ -77,6 +77,61 @@ async fn postgres_accepts_password_logins_to_the_assay_database() {
     stop_and_assert_gone(emu).await;
 }
 
+#[tokio::test]
+async fn postgres_replica_streams_the_primarys_writes_and_refuses_its_own() {
+    let Some(emu) = start_or_skip(LocalBackend::PostgresReplica).await else {
+        return;
+    };
+    let Endpoint::Postgres { url, replica_url } = emu.endpoint().clone() else {
+        panic!("wrong endpoint {:?}", emu.endpoint());
+    };
+    let primary = url.expose().to_string();
+    let replica = replica_url.expect("a replica url").expose().to_string();
+    assert_ne!(primary, replica);
+    assert!(replica.starts_with("postgres://assay:") && replica.contains("@127.0.0.1:"));
+    // Two servers, each in its own process group.
+    assert_eq!(emu.process_groups().len(), 2, "{emu:?}");
+
+    let psql = |url: &str, sql: &str| {
+        let out = std::process::Command::new(pg_bin_dir().join("psql"))
+            .args([url, "-XAtc", sql])
+            .output()
+            .expect("psql runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )
+    };
+    assert_eq!(psql(&primary, "select pg_is_in_recovery()").1, "f");
+    assert_eq!(psql(&replica, "select pg_is_in_recovery()").1, "t");
+    let (ok, _, err) = psql(
+        &primary,
+        "create table marker (id int primary key); insert into marker values (42)",
+    );
+    assert!(ok, "{err}");
+    let started = std::time::Instant::now();
+    let mut seen = String::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        seen = psql(&replica, "select id from marker").1;
+        if seen == "42" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen, "42",
+        "the replica did not show the primary's write within 10 s"
+    );
+    let (ok, _, err) = psql(&replica, "insert into marker values (43)");
+    assert!(
+        !ok && err.contains("read-only"),
+        "a standby must refuse writes: {err}"
+    );
+
+    stop_and_assert_gone(emu).await;
+}
+
 /// The client binaries sit next to the server binaries on Debian.
 fn pg_bin_dir() -> std::path::PathBuf {
     let initdb = std::env::var_os("PATH")

@@ -1,6 +1,7 @@
 //! Loading scenario files: expanding directories, reading, parsing with located errors.
 
 use crate::{error_line, EXIT_CANNOT_RUN, EXIT_PASS};
+use assay_core::isolation::{is_isolation_test, IsolationTest};
 use assay_core::Scenario;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,25 @@ pub struct LoadedScenario {
     pub path: PathBuf,
     pub scenario: Scenario,
     pub sha256: String,
+}
+
+/// A Hermitage-style isolation test: SQL sessions in a fixed interleaving.
+pub struct LoadedIsolationTest {
+    pub path: PathBuf,
+    pub test: IsolationTest,
+}
+
+/// Everything the given paths hold, by kind.
+#[derive(Default)]
+pub struct LoadedFiles {
+    pub scenarios: Vec<LoadedScenario>,
+    pub isolation_tests: Vec<LoadedIsolationTest>,
+}
+
+impl LoadedFiles {
+    pub fn len(&self) -> usize {
+        self.scenarios.len() + self.isolation_tests.len()
+    }
 }
 
 /// Files named directly, and every `*.toml` below named directories, sorted.
@@ -48,31 +68,41 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn load(path: &Path) -> Result<LoadedScenario, String> {
+/// Loads one file into `into`, as a scenario or an isolation test by its content.
+fn load(path: &Path, into: &mut LoadedFiles) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| format!("{}:1:1: not UTF-8 text; save the scenario as UTF-8", path.display()))?;
-    let scenario = Scenario::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
-    Ok(LoadedScenario {
-        path: path.to_path_buf(),
-        scenario,
-        sha256: hex::encode(Sha256::digest(&bytes)),
-    })
+    let label = path.display().to_string();
+    if is_isolation_test(&text) {
+        let test = IsolationTest::parse(&text, &label).map_err(|e| e.to_string())?;
+        into.isolation_tests.push(LoadedIsolationTest {
+            path: path.to_path_buf(),
+            test,
+        });
+    } else {
+        let scenario = Scenario::parse(&text, &label).map_err(|e| e.to_string())?;
+        into.scenarios.push(LoadedScenario {
+            path: path.to_path_buf(),
+            scenario,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        });
+    }
+    Ok(())
 }
 
-/// Loads every scenario, reporting every bad file (not just the first).
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Vec<String>> {
+/// Loads every file, reporting every bad one (not just the first).
+pub fn load_all(paths: &[PathBuf]) -> Result<LoadedFiles, Vec<String>> {
     let files = expand(paths).map_err(|e| vec![e])?;
-    let mut ok = Vec::new();
+    let mut loaded = LoadedFiles::default();
     let mut errors = Vec::new();
     for f in files {
-        match load(&f) {
-            Ok(s) => ok.push(s),
-            Err(e) => errors.push(e),
+        if let Err(e) = load(&f, &mut loaded) {
+            errors.push(e);
         }
     }
     if errors.is_empty() {
-        Ok(ok)
+        Ok(loaded)
     } else {
         Err(errors)
     }
@@ -81,8 +111,11 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Vec<String>> {
 pub fn validate_command(paths: &[PathBuf]) -> u8 {
     match load_all(paths) {
         Ok(loaded) => {
-            for l in &loaded {
+            for l in &loaded.scenarios {
                 println!("ok  {}  ({})", l.path.display(), l.scenario.name);
+            }
+            for l in &loaded.isolation_tests {
+                println!("ok  {}  (isolation test {})", l.path.display(), l.test.anomaly);
             }
             println!("{} scenario file(s) valid", loaded.len());
             EXIT_PASS

@@ -7,6 +7,7 @@
 
 pub mod driver;
 pub mod history;
+pub mod isolation;
 pub mod metrics;
 pub mod op;
 pub mod scenario;

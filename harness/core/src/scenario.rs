@@ -5,6 +5,7 @@
 //! `file:line:col: what is wrong and how to fix it`. See `docs/scenario-format.md`.
 
 use crate::driver::Capability;
+use crate::isolation::IsolationLevel;
 use crate::op::{Consistency, Op, OpKind, Outcome};
 use crate::threshold::{parse_duration_ns, Threshold};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,10 @@ pub struct Scenario {
     pub workload: Option<Workload>,
     pub checks: Vec<CheckKind>,
     pub thresholds: Vec<Threshold>,
+    /// A phase producing a history for the consistency checkers.
+    pub consistency: Option<ConsistencyWorkload>,
+    /// The isolation level transactions should run at, where the backend lets one choose.
+    pub isolation: Option<IsolationLevel>,
     explicit_requires: Vec<Capability>,
 }
 
@@ -47,9 +52,17 @@ impl Scenario {
             caps.push(step.capability());
         }
         if let Some(w) = &self.workload {
-            for kind in w.mix.keys() {
-                caps.push(Capability::for_kind(*kind));
-            }
+            caps.extend(w.capabilities());
+        }
+        if let Some(c) = &self.consistency {
+            caps.extend(match c.kind {
+                ConsistencyWorkloadKind::ListAppend => {
+                    vec![Capability::Txn, Capability::Append, Capability::Read]
+                }
+                ConsistencyWorkloadKind::Register => {
+                    vec![Capability::Read, Capability::Write, Capability::CompareAndSet]
+                }
+            });
         }
         caps.sort();
         caps.dedup();
@@ -184,26 +197,272 @@ pub fn fill_template(template: &str, i: u64, key: &str) -> String {
         .replace("{key}", key)
 }
 
-/// A closed-loop load phase after the steps.
+/// A load phase after the steps: closed loop (N clients, each issuing its next op when the
+/// previous one ended) or open loop (ops issued at intended times at an arrival rate),
+/// optionally ramped along stages, bounded by time and by count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
+    pub mode: LoadMode,
+    /// Closed loop: concurrent clients (the starting number when `stages` ramp them).
     pub clients: u32,
+    /// Closed loop: pause between a client's ops, not counted in latency.
+    pub think_time: Duration,
+    /// Open loop: ops per second (the starting rate when `stages` ramp it).
+    pub rate: f64,
+    /// Open loop: ops in flight at most; a due op waits for a free slot and counts as late.
+    pub max_in_flight: u32,
+    /// Ramps of clients (closed loop) or rate (open loop), linear within each stage.
+    pub stages: Vec<Stage>,
+    /// Run but not measured, at the start of the timeline.
+    pub warmup: Duration,
+    /// The measured part of the timeline (after the warmup).
     pub duration: Duration,
+    /// Bound on measured ops.
     pub max_ops: Option<u64>,
     pub table: String,
+    /// The keyspace: `{prefix}{start + i}` for i in 0..count, zero-padded to `key_digits`.
     pub keys: KeyRange,
-    /// Op kind → relative weight.
-    pub mix: BTreeMap<OpKind, f64>,
-    pub value_size: usize,
+    /// Zero-pad key indexes to this many digits (0: no padding).
+    pub key_digits: u32,
+    pub key_distribution: KeyDistribution,
+    /// Ops with their relative weights.
+    pub mix: Vec<(MixOp, f64)>,
+    pub value_size: ValueSize,
+    /// Most rows one `scan` asks for; each scan asks for 1..=scan_length, uniformly.
+    pub scan_length: u32,
+    /// Write every key of the keyspace before the timeline starts (YCSB's load phase).
+    pub load: bool,
+    /// Record every workload op in the history (off for long throughput runs, whose
+    /// histograms and interval series are kept either way).
+    pub history: bool,
 }
 
-/// Checks run over the recorded history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum LoadMode {
+    Closed,
+    Open,
+}
+
+/// One ramp: from the previous level (or the starting one) to `target` over `duration`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// How keys are picked from the keyspace (YCSB's request distributions).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyDistribution {
+    Uniform,
+    /// Popular keys scattered over the keyspace (YCSB's scrambled zipfian).
+    Zipfian { theta: f64 },
+    /// Recently inserted keys are the most popular (YCSB D).
+    Latest { theta: f64 },
+    /// `op_fraction` of ops go to the first `data_fraction` of the keyspace.
+    Hotspot { data_fraction: f64, op_fraction: f64 },
+}
+
+/// Sizes of written values in bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueSize {
+    Fixed(usize),
+    Uniform { min: usize, max: usize },
+    /// Small sizes most frequent (zipfian over min..=max).
+    Zipfian { min: usize, max: usize },
+}
+
+impl ValueSize {
+    pub fn max(&self) -> usize {
+        match *self {
+            ValueSize::Fixed(n) => n,
+            ValueSize::Uniform { max, .. } | ValueSize::Zipfian { max, .. } => max,
+        }
+    }
+}
+
+/// What one workload op does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MixOp {
+    Read,
+    /// Unconditional write of an existing key (YCSB update).
+    Write,
+    /// Insert-if-absent of a key from the keyspace (usually present: a conflict probe).
+    InsertIfAbsent,
+    Delete,
+    Increment,
+    /// Insert of a new key after the keyspace (YCSB insert; feeds `latest`).
+    Insert,
+    /// A short range: `query` by a key prefix with a limit (YCSB scan).
+    Scan,
+    /// A read then a write of the same key by the same client (YCSB F); recorded as two ops.
+    ReadModifyWrite,
+    /// The TPC-B-like transaction: increment an account, read it, increment a teller and a
+    /// branch, insert a history row — one `txn`.
+    Tpcb,
+}
+
+impl MixOp {
+    pub const ALL: [MixOp; 9] = [
+        MixOp::Read,
+        MixOp::Write,
+        MixOp::InsertIfAbsent,
+        MixOp::Delete,
+        MixOp::Increment,
+        MixOp::Insert,
+        MixOp::Scan,
+        MixOp::ReadModifyWrite,
+        MixOp::Tpcb,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MixOp::Read => "read",
+            MixOp::Write => "write",
+            MixOp::InsertIfAbsent => "insert_if_absent",
+            MixOp::Delete => "delete",
+            MixOp::Increment => "increment",
+            MixOp::Insert => "insert",
+            MixOp::Scan => "scan",
+            MixOp::ReadModifyWrite => "read_modify_write",
+            MixOp::Tpcb => "tpcb",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MixOp> {
+        MixOp::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The capabilities this op needs of a backend.
+    pub fn capabilities(self) -> &'static [Capability] {
+        match self {
+            MixOp::Read => &[Capability::Read],
+            MixOp::Write => &[Capability::Write],
+            MixOp::InsertIfAbsent | MixOp::Insert => &[Capability::InsertIfAbsent],
+            MixOp::Delete => &[Capability::Delete],
+            MixOp::Increment => &[Capability::Increment],
+            MixOp::Scan => &[Capability::Query],
+            MixOp::ReadModifyWrite => &[Capability::Read, Capability::Write],
+            MixOp::Tpcb => &[
+                Capability::Txn,
+                Capability::Increment,
+                Capability::Read,
+                Capability::InsertIfAbsent,
+            ],
+        }
+    }
+}
+
+/// Tables the `tpcb` op needs besides the workload's (accounts) table.
+pub const TPCB_TABLES: [&str; 3] = ["tellers", "branches", "history"];
+/// Accounts per branch, as in TPC-B and pgbench.
+pub const TPCB_ACCOUNTS_PER_BRANCH: u64 = 100_000;
+/// Tellers per branch, as in TPC-B and pgbench.
+pub const TPCB_TELLERS_PER_BRANCH: u64 = 10;
+
+impl Workload {
+    /// The capabilities the workload's ops (and its load phase) need.
+    pub fn capabilities(&self) -> Vec<Capability> {
+        let mut caps: Vec<Capability> = self
+            .mix
+            .iter()
+            .filter(|(_, w)| *w > 0.0)
+            .flat_map(|(m, _)| m.capabilities().iter().copied())
+            .collect();
+        if self.load {
+            caps.push(Capability::Write);
+        }
+        caps.sort();
+        caps.dedup();
+        caps
+    }
+
+    /// Length of the whole timeline, warmup included.
+    pub fn timeline(&self) -> Duration {
+        if self.stages.is_empty() {
+            self.warmup + self.duration
+        } else {
+            self.stages.iter().map(|s| s.duration).sum()
+        }
+    }
+
+    /// TPC-B scale (branches) implied by the number of accounts.
+    pub fn tpcb_branches(&self) -> u64 {
+        (self.keys.count / TPCB_ACCOUNTS_PER_BRANCH).max(1)
+    }
+
+    /// The most clients a closed loop ever runs at once.
+    pub fn max_clients(&self) -> u32 {
+        self.stages
+            .iter()
+            .map(|s| s.target.ceil() as u32)
+            .fold(self.clients, u32::max)
+    }
+}
+
+/// Which checkable history a consistency workload produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsistencyWorkloadKind {
+    /// Transactions of appends and reads over a few list keys (Elle's list-append).
+    ListAppend,
+    /// Single-key reads, writes and version compare-and-sets over a few registers.
+    Register,
+}
+
+/// A load phase whose history the consistency checkers can judge: few keys, many
+/// clients, unique written values, bounded by time and count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsistencyWorkload {
+    pub kind: ConsistencyWorkloadKind,
+    pub table: String,
+    pub clients: u32,
+    pub keys: u32,
+    /// Upper bound on transactions (list-append) or ops (register) over all clients.
+    pub ops: u64,
+    pub duration: Duration,
+    /// List-append: micro-ops per transaction, 1 to this many.
+    pub max_txn_ops: u32,
+    /// Share of micro-ops (list-append) or ops (register) that are reads.
+    pub read_ratio: f64,
+}
+
+/// Checks run over the recorded history. The consistency models take the names
+/// `assay check --model` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckKind {
     /// Every step op's outcome and value match the step's `expect`.
+    #[serde(rename = "expectations")]
     Expectations,
+    #[serde(rename = "linearizable")]
+    Linearizable,
+    #[serde(rename = "strict-serializable")]
+    StrictSerializable,
+    #[serde(rename = "serializable")]
+    Serializable,
+    #[serde(rename = "snapshot-isolation")]
+    SnapshotIsolation,
+    #[serde(rename = "read-committed")]
+    ReadCommitted,
+    #[serde(rename = "session")]
+    Session,
 }
+
+impl CheckKind {
+    /// The consistency model's name (`assay check --model`), `None` for expectations.
+    pub fn model_name(self) -> Option<&'static str> {
+        match self {
+            CheckKind::Expectations => None,
+            CheckKind::Linearizable => Some("linearizable"),
+            CheckKind::StrictSerializable => Some("strict-serializable"),
+            CheckKind::Serializable => Some("serializable"),
+            CheckKind::SnapshotIsolation => Some("snapshot-isolation"),
+            CheckKind::ReadCommitted => Some("read-committed"),
+            CheckKind::Session => Some("session"),
+        }
+    }
+}
+
 
 /// `file:line:col: message`, the one-line error for bad scenario input.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -241,6 +500,38 @@ struct RawScenario {
     #[serde(default)]
     steps: Vec<Spanned<RawStep>>,
     workload: Option<Spanned<RawWorkload>>,
+    consistency: Option<Spanned<RawConsistency>>,
+    isolation: Option<IsolationLevel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsistency {
+    workload: ConsistencyWorkloadKind,
+    table: Option<Spanned<String>>,
+    #[serde(default = "default_consistency_clients")]
+    clients: u32,
+    #[serde(default = "default_consistency_keys")]
+    keys: u32,
+    ops: u64,
+    duration: Spanned<String>,
+    #[serde(default = "default_max_txn_ops")]
+    max_txn_ops: u32,
+    #[serde(default = "default_read_ratio")]
+    read_ratio: f64,
+}
+
+fn default_consistency_clients() -> u32 {
+    8
+}
+fn default_consistency_keys() -> u32 {
+    8
+}
+fn default_max_txn_ops() -> u32 {
+    4
+}
+fn default_read_ratio() -> f64 {
+    0.5
 }
 
 #[derive(Deserialize, Default)]
@@ -275,19 +566,283 @@ fn one() -> u32 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
-    #[serde(default = "one")]
-    clients: u32,
-    duration: Spanned<String>,
+    mode: Option<Spanned<LoadMode>>,
+    clients: Option<u32>,
+    think_time: Option<Spanned<String>>,
+    rate: Option<f64>,
+    max_in_flight: Option<u32>,
+    #[serde(default)]
+    stages: Vec<Spanned<RawStage>>,
+    warmup: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
     max_ops: Option<u64>,
     table: Option<Spanned<String>>,
-    keys: KeyRange,
+    keys: Spanned<RawWorkloadKeys>,
     mix: Spanned<BTreeMap<String, f64>>,
-    #[serde(default = "default_value_size")]
-    value_size: usize,
+    value_size: Option<Spanned<RawValueSize>>,
+    scan_length: Option<u32>,
+    #[serde(default)]
+    load: bool,
+    #[serde(default = "yes")]
+    history: bool,
 }
 
-fn default_value_size() -> usize {
-    100
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    duration: String,
+    target: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkloadKeys {
+    prefix: String,
+    #[serde(default)]
+    start: u64,
+    count: u64,
+    #[serde(default)]
+    digits: u32,
+    distribution: Option<String>,
+    theta: Option<f64>,
+    hot_data_fraction: Option<f64>,
+    hot_op_fraction: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawValueSize {
+    Fixed(usize),
+    Distributed {
+        min: usize,
+        max: usize,
+        distribution: String,
+    },
+}
+
+/// Default bound on ops in flight in an open loop.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
+/// Default most rows per `scan` (YCSB's `maxscanlength`).
+pub const DEFAULT_SCAN_LENGTH: u32 = 100;
+/// Zipfian constant YCSB uses.
+pub const DEFAULT_ZIPFIAN_THETA: f64 = 0.99;
+
+type At<'a> = &'a dyn Fn(Range<usize>, String) -> ScenarioError;
+
+fn parse_span_duration(d: &Spanned<String>, field: &str, at: At<'_>) -> Result<Duration, ScenarioError> {
+    parse_duration_ns(d.get_ref())
+        .map(|ns| Duration::from_nanos(ns as u64))
+        .ok_or_else(|| {
+            at(
+                d.span(),
+                format!(
+                    "workload.{field}: `{}` is not a duration; write e.g. \"10s\" or \"500ms\"",
+                    d.get_ref()
+                ),
+            )
+        })
+}
+
+fn parse_workload(
+    spanned: Spanned<RawWorkload>,
+    table: String,
+    tables: &[&str],
+    at: At<'_>,
+) -> Result<Workload, ScenarioError> {
+    let span = spanned.span();
+    let w = spanned.into_inner();
+    let mode = match (&w.mode, w.rate) {
+        (Some(m), _) => *m.get_ref(),
+        (None, Some(_)) => LoadMode::Open,
+        (None, None) => LoadMode::Closed,
+    };
+    let open = mode == LoadMode::Open;
+    let mut stages = Vec::with_capacity(w.stages.len());
+    for s in &w.stages {
+        let raw = s.get_ref();
+        let duration = parse_duration_ns(&raw.duration)
+            .map(|ns| Duration::from_nanos(ns as u64))
+            .ok_or_else(|| {
+                at(
+                    s.span(),
+                    format!("workload.stages: `{}` is not a duration; write e.g. \"10s\"", raw.duration),
+                )
+            })?;
+        if !(raw.target >= 0.0 && raw.target.is_finite()) {
+            return Err(at(s.span(), "workload.stages: target must be a number ≥ 0".into()));
+        }
+        stages.push(Stage {
+            duration,
+            target: raw.target,
+        });
+    }
+    let warmup = match &w.warmup {
+        Some(d) => parse_span_duration(d, "warmup", at)?,
+        None => Duration::ZERO,
+    };
+    let duration = match (&w.duration, stages.is_empty()) {
+        (Some(d), true) => parse_span_duration(d, "duration", at)?,
+        (None, true) => {
+            return Err(at(span, "workload: give `duration = \"10s\"` (or `stages`) to bound it in time".into()))
+        }
+        (Some(d), false) => {
+            return Err(at(
+                d.span(),
+                "workload: `duration` and `stages` both given; with stages the run lasts their sum, so remove `duration`".into(),
+            ))
+        }
+        (None, false) => {
+            let total: Duration = stages.iter().map(|s| s.duration).sum();
+            if total <= warmup {
+                return Err(at(span, format!("workload: the stages last {total:?}, no longer than the warmup {warmup:?}; lengthen them or shorten the warmup")));
+            }
+            total - warmup
+        }
+    };
+    if open {
+        if w.clients.is_some() || w.think_time.is_some() {
+            return Err(at(span, "workload: `clients` and `think_time` are for a closed loop; an open loop takes `rate` and `max_in_flight`".into()));
+        }
+        if w.rate.is_none() && stages.is_empty() {
+            return Err(at(span, "workload: an open loop needs `rate = 1000` (ops/s) or rate `stages`".into()));
+        }
+    } else if w.rate.is_some() || w.max_in_flight.is_some() {
+        return Err(at(span, "workload: `rate` and `max_in_flight` are for an open loop; set `mode = \"open\"` or use `clients`".into()));
+    }
+    let rate = w.rate.unwrap_or(0.0);
+    if !(rate >= 0.0 && rate.is_finite()) || (open && stages.is_empty() && rate <= 0.0) {
+        return Err(at(span, "workload: rate must be a number of ops per second > 0".into()));
+    }
+    let clients = w.clients.unwrap_or(if stages.is_empty() { 1 } else { 0 });
+    if !open && stages.is_empty() && clients == 0 {
+        return Err(at(span, "workload: clients must be at least 1".into()));
+    }
+    let max_in_flight = w.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    if max_in_flight == 0 {
+        return Err(at(span, "workload: max_in_flight must be at least 1".into()));
+    }
+    let think_time = match &w.think_time {
+        Some(d) => parse_span_duration(d, "think_time", at)?,
+        None => Duration::ZERO,
+    };
+
+    let keys_span = w.keys.span();
+    let k = w.keys.into_inner();
+    if k.count == 0 {
+        return Err(at(keys_span, "workload.keys: count must be at least 1".into()));
+    }
+    let theta = k.theta.unwrap_or(DEFAULT_ZIPFIAN_THETA);
+    if !(theta > 0.0 && theta < 1.0) {
+        return Err(at(keys_span, "workload.keys: theta must be between 0 and 1 (exclusive), e.g. 0.99".into()));
+    }
+    let key_distribution = match k.distribution.as_deref().unwrap_or("uniform") {
+        "uniform" => KeyDistribution::Uniform,
+        "zipfian" => KeyDistribution::Zipfian { theta },
+        "latest" => KeyDistribution::Latest { theta },
+        "hotspot" => {
+            let data_fraction = k.hot_data_fraction.unwrap_or(0.2);
+            let op_fraction = k.hot_op_fraction.unwrap_or(0.8);
+            if !(data_fraction > 0.0 && data_fraction <= 1.0 && (0.0..=1.0).contains(&op_fraction)) {
+                return Err(at(keys_span, "workload.keys: hot_data_fraction must be in (0, 1] and hot_op_fraction in [0, 1]".into()));
+            }
+            KeyDistribution::Hotspot {
+                data_fraction,
+                op_fraction,
+            }
+        }
+        other => {
+            return Err(at(
+                keys_span,
+                format!("workload.keys: distribution `{other}` is unknown; use uniform, zipfian, latest or hotspot"),
+            ))
+        }
+    };
+    if k.digits > 0 && 10f64.powi(k.digits as i32) < (k.start + k.count) as f64 {
+        return Err(at(keys_span, format!("workload.keys: {} digits cannot hold key index {}; raise `digits`", k.digits, k.start + k.count - 1)));
+    }
+
+    let mut mix = Vec::new();
+    for (name, weight) in w.mix.get_ref() {
+        let op = MixOp::parse(name).ok_or_else(|| {
+            let known: Vec<_> = MixOp::ALL.iter().map(|m| m.as_str()).collect();
+            at(w.mix.span(), format!("workload.mix: `{name}` is not a workload op; use {}", known.join(", ")))
+        })?;
+        if !(*weight >= 0.0 && weight.is_finite()) {
+            return Err(at(w.mix.span(), format!("workload.mix: weight of `{name}` must be a number ≥ 0")));
+        }
+        mix.push((op, *weight));
+    }
+    if mix.iter().map(|(_, w)| w).sum::<f64>() <= 0.0 {
+        return Err(at(w.mix.span(), "workload.mix: give at least one op a weight > 0, e.g. { read = 0.5, write = 0.5 }".into()));
+    }
+    let weighted = |op: MixOp| mix.iter().any(|(m, w)| *m == op && *w > 0.0);
+    if weighted(MixOp::Scan) && k.digits == 0 {
+        return Err(at(keys_span, "workload: `scan` reads a key prefix as a range, which needs zero-padded keys; add `digits = 8` to keys".into()));
+    }
+    if weighted(MixOp::Tpcb) {
+        if let Some(missing) = TPCB_TABLES.iter().find(|t| !tables.contains(t)) {
+            return Err(at(w.mix.span(), format!("workload.mix: `tpcb` needs the tables accounts (the workload's), tellers, branches and history; add [[setup.tables]] name = \"{missing}\"")));
+        }
+    }
+    let scan_length = w.scan_length.unwrap_or(DEFAULT_SCAN_LENGTH);
+    if scan_length == 0 {
+        return Err(at(span, "workload: scan_length must be at least 1".into()));
+    }
+    let value_size = match &w.value_size {
+        None => ValueSize::Fixed(100),
+        Some(v) => match v.get_ref() {
+            RawValueSize::Fixed(n) => ValueSize::Fixed(*n),
+            RawValueSize::Distributed {
+                min,
+                max,
+                distribution,
+            } => {
+                if min > max {
+                    return Err(at(v.span(), "workload.value_size: min is above max".into()));
+                }
+                match distribution.as_str() {
+                    "uniform" => ValueSize::Uniform { min: *min, max: *max },
+                    "zipfian" => ValueSize::Zipfian { min: *min, max: *max },
+                    "fixed" | "constant" if min == max => ValueSize::Fixed(*min),
+                    other => {
+                        return Err(at(
+                            v.span(),
+                            format!("workload.value_size: distribution `{other}` is unknown; use uniform or zipfian (or a plain number for a fixed size)"),
+                        ))
+                    }
+                }
+            }
+        },
+    };
+    Ok(Workload {
+        mode,
+        clients,
+        think_time,
+        rate,
+        max_in_flight,
+        stages,
+        warmup,
+        duration,
+        max_ops: w.max_ops,
+        table,
+        keys: KeyRange {
+            prefix: k.prefix,
+            start: k.start,
+            count: k.count,
+            literal: false,
+        },
+        key_digits: k.digits,
+        key_distribution,
+        mix,
+        value_size,
+        scan_length,
+        load: w.load,
+        history: w.history,
+    })
 }
 
 impl Scenario {
@@ -316,7 +871,9 @@ impl Scenario {
                 ),
             ));
         }
-        if raw.setup.tables.is_empty() && (!raw.steps.is_empty() || raw.workload.is_some()) {
+        if raw.setup.tables.is_empty()
+            && (!raw.steps.is_empty() || raw.workload.is_some() || raw.consistency.is_some())
+        {
             return Err(at(
                 0..0,
                 "no tables: add `[[setup.tables]]` with `name = \"kv\"` before steps or a workload"
@@ -407,41 +964,8 @@ impl Scenario {
         let workload = match raw.workload {
             None => None,
             Some(spanned) => {
-                let span = spanned.span();
-                let w = spanned.into_inner();
-                let duration = parse_duration_ns(w.duration.get_ref())
-                    .map(|ns| Duration::from_nanos(ns as u64))
-                    .ok_or_else(|| {
-                        at(
-                            w.duration.span(),
-                            format!("`{}` is not a duration; write e.g. \"10s\" or \"500ms\"", w.duration.get_ref()),
-                        )
-                    })?;
-                let mut mix = BTreeMap::new();
-                for (name, weight) in w.mix.get_ref() {
-                    let kind = OpKind::parse(name).filter(|k| matches!(k, OpKind::Read | OpKind::Write | OpKind::InsertIfAbsent | OpKind::Delete | OpKind::Increment)).ok_or_else(|| {
-                        at(w.mix.span(), format!("workload.mix: `{name}` is not a workload op; use read, write, insert_if_absent, delete or increment"))
-                    })?;
-                    if !(*weight >= 0.0 && weight.is_finite()) {
-                        return Err(at(w.mix.span(), format!("workload.mix: weight of `{name}` must be a number ≥ 0")));
-                    }
-                    mix.insert(kind, *weight);
-                }
-                if mix.values().sum::<f64>() <= 0.0 {
-                    return Err(at(w.mix.span(), "workload.mix: give at least one op a weight > 0, e.g. { read = 0.5, write = 0.5 }".into()));
-                }
-                if w.clients == 0 || w.keys.count == 0 {
-                    return Err(at(span, "workload: clients and keys.count must be at least 1".into()));
-                }
-                Some(Workload {
-                    clients: w.clients,
-                    duration,
-                    max_ops: w.max_ops,
-                    table: resolve_table(&w.table)?,
-                    keys: w.keys,
-                    mix,
-                    value_size: w.value_size,
-                })
+                let table = resolve_table(&spanned.get_ref().table)?;
+                Some(parse_workload(spanned, table, &table_names, &at)?)
             }
         };
 
@@ -450,14 +974,55 @@ impl Scenario {
             thresholds.push(Threshold::parse(t.get_ref()).map_err(|m| at(t.span(), m))?);
         }
 
+        let consistency = match raw.consistency {
+            None => None,
+            Some(spanned) => {
+                let span = spanned.span();
+                let c = spanned.into_inner();
+                let duration = parse_duration_ns(c.duration.get_ref())
+                    .map(|ns| Duration::from_nanos(ns as u64))
+                    .ok_or_else(|| {
+                        at(
+                            c.duration.span(),
+                            format!("`{}` is not a duration; write e.g. \"20s\"", c.duration.get_ref()),
+                        )
+                    })?;
+                if c.clients == 0 || c.keys == 0 || c.ops == 0 || c.max_txn_ops == 0 {
+                    return Err(at(span, "consistency: clients, keys, ops and max_txn_ops must be at least 1".into()));
+                }
+                if !(0.0..=1.0).contains(&c.read_ratio) {
+                    return Err(at(span, "consistency: read_ratio is a share between 0 and 1, e.g. 0.5".into()));
+                }
+                Some(ConsistencyWorkload {
+                    kind: c.workload,
+                    table: resolve_table(&c.table)?,
+                    clients: c.clients,
+                    keys: c.keys,
+                    ops: c.ops,
+                    duration,
+                    max_txn_ops: c.max_txn_ops,
+                    read_ratio: c.read_ratio,
+                })
+            }
+        };
+        let checks = raw.checks.unwrap_or_else(|| vec![CheckKind::Expectations]);
+        if consistency.is_none() && steps.is_empty() && workload.is_none() {
+            return Err(at(0..0, "nothing to run: add [[steps]], a [workload] or a [consistency] section".into()));
+        }
+        if consistency.is_some() && !checks.iter().any(|c| c.model_name().is_some()) {
+            return Err(at(0..0, "a [consistency] workload needs a model to check it against: add e.g. checks = [\"serializable\"]".into()));
+        }
+
         Ok(Scenario {
+            consistency,
+            isolation: raw.isolation,
             name: raw.name,
             description: raw.description,
             kind: raw.kind,
             tables: raw.setup.tables,
             steps,
             workload,
-            checks: raw.checks.unwrap_or_else(|| vec![CheckKind::Expectations]),
+            checks,
             thresholds,
             explicit_requires: raw.requires,
         })
@@ -581,5 +1146,58 @@ expect = { outcome = "ok", value = "v-{i}" }
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("é\nx", 0), (1, 1));
+    }
+
+    const WORKLOAD_BASE: &str = "format = 1\nname = \"w\"\nkind = \"throughput\"\n[[setup.tables]]\nname = \"kv\"\n[workload]\n";
+
+    fn workload(body: &str) -> Result<Workload, ScenarioError> {
+        Scenario::parse(&format!("{WORKLOAD_BASE}{body}"), "w.toml").map(|s| s.workload.unwrap())
+    }
+
+    #[test]
+    fn a_format_1_closed_loop_workload_keeps_its_meaning() {
+        let w = workload("clients = 8\nduration = \"10s\"\nmax_ops = 50000\nkeys = { prefix = \"user\", count = 1000 }\nmix = { read = 0.9, write = 0.1 }\nvalue_size = 100").unwrap();
+        assert_eq!((w.mode, w.clients, w.duration), (LoadMode::Closed, 8, Duration::from_secs(10)));
+        assert_eq!((w.warmup, w.key_digits, w.history, w.load), (Duration::ZERO, 0, true, false));
+        assert_eq!(w.key_distribution, KeyDistribution::Uniform);
+        assert_eq!(w.value_size, ValueSize::Fixed(100));
+        assert_eq!(w.mix, vec![(MixOp::Read, 0.9), (MixOp::Write, 0.1)]);
+        assert_eq!(w.timeline(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn open_loop_stages_and_distributions_parse() {
+        let w = workload("rate = 100\nmax_in_flight = 32\nwarmup = \"5s\"\nstages = [{ duration = \"10s\", target = 1000 }, { duration = \"20s\", target = 1000 }]\nkeys = { prefix = \"user\", count = 1000, digits = 8, distribution = \"hotspot\", hot_data_fraction = 0.1 }\nmix = { scan = 0.95, insert = 0.05 }\nvalue_size = { min = 10, max = 100, distribution = \"zipfian\" }").unwrap();
+        assert_eq!((w.mode, w.rate, w.max_in_flight), (LoadMode::Open, 100.0, 32));
+        assert_eq!(w.stages.len(), 2);
+        assert_eq!((w.timeline(), w.duration), (Duration::from_secs(30), Duration::from_secs(25)));
+        assert_eq!(
+            w.key_distribution,
+            KeyDistribution::Hotspot { data_fraction: 0.1, op_fraction: 0.8 }
+        );
+        assert_eq!(w.value_size, ValueSize::Zipfian { min: 10, max: 100 });
+        assert_eq!(
+            w.capabilities(),
+            vec![Capability::InsertIfAbsent, Capability::Query]
+        );
+    }
+
+    #[test]
+    fn bad_workloads_say_how_to_fix_them() {
+        for (body, needle) in [
+            ("keys = { prefix = \"k\", count = 10 }\nmix = { read = 1 }", "give `duration"),
+            ("rate = 10\nclients = 2\nduration = \"1s\"\nkeys = { prefix = \"k\", count = 10 }\nmix = { read = 1 }", "closed loop"),
+            ("max_in_flight = 2\nduration = \"1s\"\nkeys = { prefix = \"k\", count = 10 }\nmix = { read = 1 }", "open loop"),
+            ("duration = \"1s\"\nkeys = { prefix = \"k\", count = 10 }\nmix = { scan = 1 }", "digits"),
+            ("duration = \"1s\"\nkeys = { prefix = \"k\", count = 10 }\nmix = { tpcb = 1 }", "tellers"),
+            ("duration = \"1s\"\nkeys = { prefix = \"k\", count = 10, distribution = \"gauss\" }\nmix = { read = 1 }", "uniform, zipfian, latest or hotspot"),
+            ("duration = \"1s\"\nkeys = { prefix = \"k\", count = 1000, digits = 2 }\nmix = { read = 1 }", "raise `digits`"),
+            ("duration = \"1s\"\nstages = [{ duration = \"1s\", target = 2 }]\nkeys = { prefix = \"k\", count = 10 }\nmix = { read = 1 }", "remove `duration`"),
+            ("duration = \"1s\"\nkeys = { prefix = \"k\", count = 10 }\nmix = { upsert = 1 }", "not a workload op"),
+        ] {
+            let e = workload(body).unwrap_err();
+            assert!(e.message.contains(needle), "{body}: {e}");
+            assert!(e.line >= 6, "located in the workload: {e}");
+        }
     }
 }

@@ -36,6 +36,8 @@ impl fmt::Display for Family {
 #[serde(rename_all = "kebab-case")]
 pub enum LocalBackend {
     Postgres,
+    /// A PostgreSQL primary plus a streaming replica (the endpoint's `replica_url`).
+    PostgresReplica,
     SpannerEmulator,
     DynamodbMoto,
     DynamodbDynalite,
@@ -43,8 +45,9 @@ pub enum LocalBackend {
 }
 
 impl LocalBackend {
-    pub const ALL: [LocalBackend; 5] = [
+    pub const ALL: [LocalBackend; 6] = [
         LocalBackend::Postgres,
+        LocalBackend::PostgresReplica,
         LocalBackend::SpannerEmulator,
         LocalBackend::DynamodbMoto,
         LocalBackend::DynamodbDynalite,
@@ -55,6 +58,7 @@ impl LocalBackend {
     pub fn name(self) -> &'static str {
         match self {
             LocalBackend::Postgres => "postgres",
+            LocalBackend::PostgresReplica => "postgres-replica",
             LocalBackend::SpannerEmulator => "spanner-emulator",
             LocalBackend::DynamodbMoto => "dynamodb-moto",
             LocalBackend::DynamodbDynalite => "dynamodb-dynalite",
@@ -64,7 +68,7 @@ impl LocalBackend {
 
     pub fn family(self) -> Family {
         match self {
-            LocalBackend::Postgres => Family::Postgres,
+            LocalBackend::Postgres | LocalBackend::PostgresReplica => Family::Postgres,
             LocalBackend::SpannerEmulator => Family::Spanner,
             LocalBackend::DynamodbMoto | LocalBackend::DynamodbDynalite => Family::Dynamodb,
             LocalBackend::CosmosLocal => Family::Cosmos,
@@ -74,6 +78,9 @@ impl LocalBackend {
     pub fn description(self) -> &'static str {
         match self {
             LocalBackend::Postgres => "PostgreSQL (initdb + pg_ctl on PATH)",
+            LocalBackend::PostgresReplica => {
+                "PostgreSQL primary + streaming replica (initdb + pg_basebackup on PATH)"
+            }
             LocalBackend::SpannerEmulator => "Cloud Spanner emulator (Google Cloud CLI)",
             LocalBackend::DynamodbMoto => "DynamoDB API on moto_server (PyPI moto)",
             LocalBackend::DynamodbDynalite => "DynamoDB API on dynalite (npm)",
@@ -260,5 +267,20 @@ mod tests {
             TargetSpec::resolve("cosmos-local").unwrap().family,
             Family::Cosmos
         );
+    }
+
+    #[test]
+    fn local_backend_names_are_unique_and_round_trip() {
+        for b in LocalBackend::ALL {
+            assert_eq!(LocalBackend::by_name(b.name()), Some(b));
+            // The serde name is the target name users type.
+            assert_eq!(
+                serde_json::to_string(&b).unwrap(),
+                format!("\"{}\"", b.name())
+            );
+        }
+        let spec = TargetSpec::resolve("postgres-replica").unwrap();
+        assert_eq!(spec.family, Family::Postgres);
+        assert_eq!(spec.local, Some(LocalBackend::PostgresReplica));
     }
 }

@@ -2,7 +2,10 @@
 //! (PostgreSQL, Aurora PostgreSQL, Cloud SQL, AlloyDB, ...), through sqlx.
 //!
 //! Owns: connecting (pools for the primary and an optional read replica), the run's schema
-//! (`setup` / `teardown`), and mapping every portable op onto SQL.
+//! (`setup` / `teardown`), and mapping every portable op onto SQL. Beside the `Driver`:
+//! replica lag as clients see it ([`PostgresDriver::measure_replica_lag`], `lag.rs`), the
+//! Hermitage-style isolation suite ([`run_isolation_suite`], `isolation.rs`) and
+//! sqllogictest files ([`run_slt`], `slt.rs`).
 //!
 //! Layout: one schema per run, named by the namespace; each scenario table is
 //! `"<ns>"."<table>" (k TEXT COLLATE "C" PRIMARY KEY, v TEXT, ver BIGINT, n BIGINT, l BIGINT[])`.
@@ -17,7 +20,17 @@
 
 mod classify;
 mod exec;
+pub mod isolation;
+mod lag;
 mod naming;
+pub mod slt;
+
+pub use isolation::{
+    load_isolation_tests, run_isolation_suite, run_isolation_suite_with, IsolationRunOptions,
+    POSTGRES_ISOLATION_LEVELS, POSTGRES_PROFILE,
+};
+pub use lag::{ReplicaLag, ReplicaLagSummary, LAG_TABLE, MAX_LAG_SAMPLES};
+pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
 
 use assay_core::scenario::TableSpec;
 use assay_core::{
