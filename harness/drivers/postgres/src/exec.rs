@@ -85,7 +85,7 @@ impl Exec<'_> {
         if ops.is_empty() {
             return OpResult::ok(OpValue::Results(Vec::new()));
         }
-        let begin = self.isolation.begin_statement();
+        let begin = crate::begin_statement(self.isolation);
         let mut tx = match self.conn.begin_with(begin).await {
             Ok(tx) => tx,
             Err(e) => return failure(&mut self.poisoned, self.addr, &e),

@@ -62,24 +62,12 @@ const REPLICA_CATCH_UP: Duration = Duration::from_secs(30);
 /// in steady use skip the extra round trip, which would otherwise inflate every latency.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
-/// Transaction isolation for `Op::Txn`. `DriverConfig` has no isolation field yet; until it
-/// does, this comes from [`PostgresOptions`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum IsolationLevel {
-    ReadCommitted,
-    RepeatableRead,
-    #[default]
-    Serializable,
-}
+/// Transaction isolation for `Op::Txn`, one vocabulary with scenarios and isolation tests.
+pub use assay_core::isolation::IsolationLevel;
 
-impl IsolationLevel {
-    fn begin_statement(self) -> &'static str {
-        match self {
-            IsolationLevel::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
-            IsolationLevel::RepeatableRead => "BEGIN ISOLATION LEVEL REPEATABLE READ",
-            IsolationLevel::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
-        }
-    }
+/// `BEGIN` at the given level (PostgreSQL runs READ UNCOMMITTED as READ COMMITTED).
+pub(crate) fn begin_statement(level: IsolationLevel) -> String {
+    format!("BEGIN ISOLATION LEVEL {}", level.sql())
 }
 
 /// PostgreSQL-specific knobs beyond `DriverConfig`.

@@ -748,7 +748,7 @@ async fn a_serialization_conflict_aborts_the_txn_without_retry() {
         return;
     };
     // The default, SERIALIZABLE: the second writer loses with 40001.
-    let (r, value) = txn_against_a_concurrent_update(&emu, IsolationLevel::default()).await;
+    let (r, value) = txn_against_a_concurrent_update(&emu, IsolationLevel::Serializable).await;
     assert_failed(&r, ErrorClass::Aborted);
     assert_eq!(r.outcome, Outcome::Fail);
     assert_eq!(r.meta.retries, 0);
