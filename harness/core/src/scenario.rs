@@ -1143,6 +1143,37 @@ expect = { outcome = "ok", value = "v-{i}" }
     }
 
     #[test]
+    fn a_consistency_section_parses_and_needs_a_model() {
+        let src = r#"
+format = 1
+name = "la"
+kind = "consistency"
+isolation = "read_committed"
+checks = ["serializable"]
+
+[[setup.tables]]
+name = "lists"
+
+[consistency]
+workload = "list-append"
+ops = 100
+duration = "5s"
+"#;
+        let s = Scenario::parse(src, "la.toml").unwrap();
+        let c = s.consistency.as_ref().unwrap();
+        assert_eq!(c.kind, ConsistencyWorkloadKind::ListAppend);
+        assert_eq!((c.clients, c.keys, c.max_txn_ops), (8, 8, 4));
+        assert_eq!(s.isolation, Some(IsolationLevel::ReadCommitted));
+        assert_eq!(s.checks, vec![CheckKind::Serializable]);
+        assert!(s.required_capabilities().contains(&Capability::Txn));
+
+        let e = Scenario::parse(&src.replace("checks = [\"serializable\"]\n", ""), "la.toml").unwrap_err();
+        assert!(e.message.contains("needs a model"), "{e}");
+        let e = Scenario::parse(&src.replace("serializable\"]", "acid\"]"), "la.toml").unwrap_err();
+        assert!(e.message.contains("unknown variant `acid`"), "{e}");
+    }
+
+    #[test]
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("é\nx", 0), (1, 1));
