@@ -87,7 +87,10 @@ fn scenario_cases(target: &str, s: &ScenarioReport) -> Vec<Case> {
             name: format!("threshold: {}", t.threshold),
             seconds: 0.0,
             failure: (!t.passed).then(|| {
-                format!("threshold {} failed: observed {}", t.threshold, t.observed_display)
+                format!(
+                    "threshold {} failed: observed {}",
+                    t.threshold, t.observed_display
+                )
             }),
             error: None,
             skipped: None,
@@ -110,7 +113,11 @@ fn scenario_cases(target: &str, s: &ScenarioReport) -> Vec<Case> {
 
 pub fn render(report: &RunReport) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(out, "<testsuites name=\"assay {}\">", escape(&report.run_id));
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"assay {}\">",
+        escape(&report.run_id)
+    );
     for t in &report.targets {
         let mut cases: Vec<Case> = Vec::new();
         if let Some(err) = &t.error {
@@ -159,7 +166,11 @@ pub fn render(report: &RunReport) -> String {
                     escape(e)
                 );
             } else if let Some(s) = &c.skipped {
-                let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(s));
+                let _ = writeln!(
+                    out,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(s)
+                );
             } else {
                 out.push_str("/>\n");
             }

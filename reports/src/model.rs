@@ -147,6 +147,76 @@ pub struct ScenarioReport {
     pub retries: u64,
     /// Ops grouped by error class, e.g. {"timeout": 3}.
     pub error_classes: std::collections::BTreeMap<String, u64>,
+    /// What the workload measured, when the scenario has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadReport>,
+    /// One verdict per consistency model in the scenario's `checks`, with its evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consistency: Vec<assay_check::ConsistencyVerdict>,
+}
+
+/// A workload's measured window: throughput, the open loop's schedule keeping, service
+/// time, and the 1 s interval series. `latency` of the scenario is this window's.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkloadReport {
+    /// `closed` or `open`.
+    pub mode: String,
+    pub measured_s: f64,
+    pub ops: u64,
+    pub errors: u64,
+    pub throughput_ops_per_s: f64,
+    /// Open loop: the schedule's mean rate over the measured window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_rate_ops_per_s: Option<f64>,
+    /// Open loop: ops that started ≥ 1 ms after their intended time (all in-flight slots
+    /// busy); their latency still counts from the intended time.
+    pub late: u64,
+    /// Open loop: ops due before issuing stopped that never started.
+    pub dropped: u64,
+    /// Ops still in flight when an abort's drain grace ran out.
+    pub abandoned: u64,
+    /// Ops run during the warmup, not measured.
+    pub warmup_ops: u64,
+    /// Service time (from the actual start), per op × outcome.
+    pub service_time: Vec<LatencyRow>,
+    /// Open loop: actual − intended start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_lag: Option<LatencyRow>,
+    /// One row per second of the measured window, by when ops ended.
+    pub intervals: Vec<IntervalRow>,
+}
+
+/// One interval of the series: ops that ended in it and their latency (2 significant
+/// digits).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntervalRow {
+    /// Seconds from the start of the measured window to the interval's start.
+    pub t_s: f64,
+    pub ops: u64,
+    pub errors: u64,
+    pub ops_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+impl IntervalRow {
+    pub fn series(intervals: &assay_core::metrics::IntervalSeries) -> Vec<IntervalRow> {
+        let secs = intervals.interval_ns() as f64 / 1e9;
+        intervals
+            .summaries()
+            .into_iter()
+            .map(|s| IntervalRow {
+                t_s: s.start_ns as f64 / 1e9,
+                ops: s.ops,
+                errors: s.errors,
+                ops_per_s: s.ops as f64 / secs,
+                p50_us: s.p50_ns as f64 / 1e3,
+                p99_us: s.p99_ns as f64 / 1e3,
+                max_us: s.max_ns as f64 / 1e3,
+            })
+            .collect()
+    }
 }
 
 /// Latency percentiles in microseconds, measured from each op's intended start.

@@ -17,7 +17,9 @@ fn paint(text: &str, verdict: Verdict, color: bool) -> String {
 
 /// Renders the table; `color` only when stdout is a terminal.
 pub fn render_table(report: &RunReport, color: bool) -> String {
-    let header = ["TARGET", "SCENARIO", "OPS", "ERRORS", "P50", "P99", "VERDICT"];
+    let header = [
+        "TARGET", "SCENARIO", "OPS", "ERRORS", "P50", "P99", "VERDICT",
+    ];
     let mut rows: Vec<([String; 7], Verdict, Option<String>)> = Vec::new();
     for t in &report.targets {
         if t.scenarios.is_empty() {

@@ -3,6 +3,7 @@
 use crate::junit;
 use crate::model::{RunReport, Verdict};
 use assay_check::thresholds::format_ns;
+use assay_core::metrics::IntervalSeries;
 use assay_core::{HistoryEvent, HistoryLine, LatencyHistograms};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -19,6 +20,10 @@ pub struct ScenarioArtifacts<'a> {
     pub history: &'a [HistoryEvent],
     pub latencies: &'a LatencyHistograms,
     pub elapsed: Duration,
+    /// A workload's service time, written to the `.hlog` as `service.<op>.<outcome>`.
+    pub service: Option<&'a LatencyHistograms>,
+    /// A workload's 1 s series: the `.hlog` then holds one interval per second per tag.
+    pub intervals: Option<&'a IntervalSeries>,
 }
 
 /// Paths of what `write_run` wrote.
@@ -81,25 +86,58 @@ pub fn write_run(
 
 fn file_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
-/// One interval per op × outcome, tagged `read.ok` etc., in the HdrHistogram log format
-/// that HistogramLogProcessor and friends read.
+/// The HdrHistogram interval log that HistogramLogProcessor and friends read: latency
+/// tagged `read.ok` etc. — one interval per second when the workload kept a series, else
+/// one for the whole run — and a workload's service time as `service.read.ok` over the
+/// whole measured window.
 fn write_hlog(path: &Path, s: &ScenarioArtifacts<'_>) -> io::Result<()> {
     let mut file = BufWriter::new(File::create(path)?);
     let mut serializer = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
-        .add_comment(&format!("assay {} / {}; values in nanoseconds", s.target, s.scenario))
+        .add_comment(&format!(
+            "assay {} / {}; values in nanoseconds; latency from the intended start",
+            s.target, s.scenario
+        ))
         .with_start_time(SystemTime::now())
         .with_max_value_divisor(1e6)
         .begin_log_with(&mut file, &mut serializer)?;
-    for (kind, outcome, h) in s.latencies.iter() {
-        let tag_text = format!("{kind}.{outcome}");
-        let tag = Tag::new(&tag_text);
-        log.write_histogram(h, Duration::ZERO, s.elapsed, tag)
-            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+    let hlog_err = |e| io::Error::other(format!("{e:?}"));
+    match s.intervals.filter(|i| !i.is_empty()) {
+        Some(series) => {
+            let width = Duration::from_nanos(series.interval_ns());
+            for i in 0..series.len() {
+                let start = width * i as u32;
+                for (kind, outcome, h) in series.interval(i) {
+                    let tag_text = format!("{kind}.{outcome}");
+                    log.write_histogram(&h, start, width, Tag::new(&tag_text))
+                        .map_err(hlog_err)?;
+                }
+            }
+        }
+        None => {
+            for (kind, outcome, h) in s.latencies.iter() {
+                let tag_text = format!("{kind}.{outcome}");
+                log.write_histogram(h, Duration::ZERO, s.elapsed, Tag::new(&tag_text))
+                    .map_err(hlog_err)?;
+            }
+        }
+    }
+    if let Some(service) = s.service {
+        for (kind, outcome, h) in service.iter() {
+            let tag_text = format!("service.{kind}.{outcome}");
+            log.write_histogram(h, Duration::ZERO, s.elapsed, Tag::new(&tag_text))
+                .map_err(hlog_err)?;
+        }
     }
     drop(log);
     file.flush()
@@ -132,9 +170,12 @@ fn summary(report: &RunReport) -> String {
             );
         }
         for s in &t.scenarios {
-            let (p50, p99) = s.overall_latency.as_ref().map_or(("-".into(), "-".into()), |l| {
-                (format_ns(l.p50_us * 1e3), format_ns(l.p99_us * 1e3))
-            });
+            let (p50, p99) = s
+                .overall_latency
+                .as_ref()
+                .map_or(("-".into(), "-".into()), |l| {
+                    (format_ns(l.p50_us * 1e3), format_ns(l.p99_us * 1e3))
+                });
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {p50} | {p99} | {} |",
@@ -190,6 +231,44 @@ fn summary(report: &RunReport) -> String {
                         );
                     }
                 }
+            }
+            if let Some(w) = &s.workload {
+                let _ = write!(
+                    md,
+                    "Workload ({} loop): {} ops in {:.1} s = {:.1} ops/s",
+                    w.mode, w.ops, w.measured_s, w.throughput_ops_per_s
+                );
+                if let Some(rate) = w.offered_rate_ops_per_s {
+                    let _ = write!(
+                        md,
+                        " (offered {rate:.1}/s; late {}, dropped {})",
+                        w.late, w.dropped
+                    );
+                }
+                if let Some(lag) = &w.schedule_lag {
+                    let _ = write!(md, "; schedule lag p99 {}", format_ns(lag.p99_us * 1e3));
+                }
+                let _ = writeln!(md, "; warmup ops {}.\n", w.warmup_ops);
+                md.push_str("| op | outcome | count | latency p50 | latency p99 | service p50 | service p99 |\n|---|---|---:|---:|---:|---:|---:|\n");
+                for l in &s.latency {
+                    let svc = w
+                        .service_time
+                        .iter()
+                        .find(|r| r.op == l.op && r.outcome == l.outcome);
+                    let (sp50, sp99) = svc.map_or(("-".into(), "-".into()), |r| {
+                        (format_ns(r.p50_us * 1e3), format_ns(r.p99_us * 1e3))
+                    });
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} | {sp50} | {sp99} |",
+                        l.op,
+                        l.outcome,
+                        l.count,
+                        format_ns(l.p50_us * 1e3),
+                        format_ns(l.p99_us * 1e3)
+                    );
+                }
+                md.push('\n');
             }
             for th in &s.thresholds {
                 let _ = writeln!(
@@ -261,6 +340,22 @@ mod tests {
                     request_units: None,
                     retries: 0,
                     error_classes: Default::default(),
+                    consistency: Vec::new(),
+                    workload: Some(WorkloadReport {
+                        mode: "open".into(),
+                        measured_s: 1.0,
+                        ops: 2,
+                        errors: 0,
+                        throughput_ops_per_s: 2.0,
+                        offered_rate_ops_per_s: Some(2.0),
+                        late: 1,
+                        dropped: 0,
+                        abandoned: 0,
+                        warmup_ops: 0,
+                        service_time: vec![],
+                        schedule_lag: None,
+                        intervals: vec![],
+                    }),
                 }],
             }],
         }
@@ -272,6 +367,9 @@ mod tests {
         let r = report();
         let mut lat = LatencyHistograms::default();
         lat.record(OpKind::Write, Outcome::Ok, 1_000);
+        let mut series = IntervalSeries::new(1_000_000_000);
+        series.record(OpKind::Write, Outcome::Ok, 10, 1_000);
+        series.record(OpKind::Write, Outcome::Ok, 1_500_000_000, 2_000);
         let history = vec![
             HistoryEvent::Invoke {
                 op_id: 0,
@@ -304,14 +402,21 @@ mod tests {
                 history: &history,
                 latencies: &lat,
                 elapsed: Duration::from_secs(1),
+                service: Some(&lat),
+                intervals: Some(&series),
             }],
         )
         .unwrap();
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&a.report_json).unwrap()).unwrap();
         assert_eq!(json["schema_version"], 1);
-        let p99 = json["targets"][0]["scenarios"][0]["latency"][0]["p99_us"].as_f64().unwrap();
-        assert!((4000.0..4005.0).contains(&p99), "HDR keeps 3 significant digits: {p99}");
+        let p99 = json["targets"][0]["scenarios"][0]["latency"][0]["p99_us"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (4000.0..4005.0).contains(&p99),
+            "HDR keeps 3 significant digits: {p99}"
+        );
         let history_text = std::fs::read_to_string(&a.history_jsonl).unwrap();
         assert_eq!(history_text.lines().count(), 2);
         let junit = std::fs::read_to_string(&a.junit_xml).unwrap();
@@ -319,7 +424,16 @@ mod tests {
         assert!(junit.contains("failures=\"1\""), "{junit}");
         assert!(junit.contains("observed 4.00ms"), "{junit}");
         let hlog = std::fs::read_to_string(&a.hlogs[0]).unwrap();
-        assert!(hlog.contains("Tag=write.ok"), "{hlog}");
+        assert_eq!(
+            hlog.matches("Tag=write.ok,").count(),
+            2,
+            "one line per interval: {hlog}"
+        );
+        assert!(hlog.contains("Tag=service.write.ok,"), "{hlog}");
+        let intervals = IntervalRow::series(&series);
+        assert_eq!((intervals.len(), intervals[1].ops), (2, 1));
+        let summary = std::fs::read_to_string(&a.summary_md).unwrap();
+        assert!(summary.contains("Workload (open loop)"), "{summary}");
         let table = crate::render_table(&r, false);
         assert!(table.starts_with("TARGET"), "{table}");
         assert!(table.contains("postgres"));

@@ -1,11 +1,15 @@
-//! Developer and runner front door: `cargo xtask run|test|emulators`.
+//! Developer and runner front door: `cargo xtask run|test|bench|emulators`.
 //!
 //! Plain Rust instead of shell scripts, so the same steps run on every machine and in CI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const LOCAL_TARGETS: &str = "postgres,spanner-emulator,dynamodb-moto,dynamodb-dynalite,cosmos-local";
+const LOCAL_TARGETS: &str =
+    "postgres,spanner-emulator,dynamodb-moto,dynamodb-dynalite,cosmos-local";
+/// The throughput suite's default: PostgreSQL and one DynamoDB stand-in (dynalite, which
+/// has no transactions, so the TPC-B-like scenario shows up as unsupported there).
+const THROUGHPUT_TARGETS: &str = "postgres,dynamodb-dynalite";
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -13,7 +17,12 @@ usage: cargo xtask <command>
 commands:
   run [--suite default|throughput] [--release] [--target LIST]
         build Assay, start every local backend, run the suite, write the report,
-        print its path, stop everything
+        print its path, stop everything (throughput: YCSB A–F, TPC-B-like, open loop;
+        default targets postgres,dynamodb-dynalite)
+  bench [--quick] [--scale N] [--clients N] [--duration SECS] [--skip-pgbench]
+        release-build and run the engine benchmark: null-driver throughput, open-loop
+        schedule accuracy at 50k ops/s, Assay vs pgbench TPS on a local PostgreSQL
+        (criterion benches of the hot paths: cargo bench -p assay-engine)
   test  the whole test suite (unit + integration tests against every local
         backend) and validation of every file under scenarios/
   emulators up|down|status [NAMES]
@@ -72,6 +81,7 @@ fn main() -> ExitCode {
     let code = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
+        Some("bench") => cmd_bench(&args[1..]),
         Some("emulators") => match build_assay(false) {
             Ok(assay) => {
                 let mut c = Command::new(assay);
@@ -98,24 +108,28 @@ fn main() -> ExitCode {
 fn cmd_run(args: &[String]) -> u8 {
     let mut suite = "default".to_string();
     let mut release = false;
-    let mut targets = LOCAL_TARGETS.to_string();
+    let mut targets: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--suite" => suite = it.next().cloned().unwrap_or_default(),
             "--release" => release = true,
-            "--target" => targets = it.next().cloned().unwrap_or_default(),
+            "--target" => targets = it.next().cloned(),
             other => {
-                eprintln!("xtask: error: unknown option `{other}` for run; see `cargo xtask --help`");
+                eprintln!(
+                    "xtask: error: unknown option `{other}` for run; see `cargo xtask --help`"
+                );
                 return 2;
             }
         }
     }
-    let scenarios: Vec<&str> = match suite.as_str() {
-        "default" => vec!["scenarios/smoke.toml"],
-        "throughput" => vec!["scenarios/throughput"],
+    let (scenarios, default_targets): (Vec<&str>, &str) = match suite.as_str() {
+        "default" => (vec!["scenarios/smoke.toml"], LOCAL_TARGETS),
+        "throughput" => (vec!["scenarios/throughput"], THROUGHPUT_TARGETS),
         other => {
-            eprintln!("xtask: error: unknown suite `{other}`; use --suite default or --suite throughput");
+            eprintln!(
+                "xtask: error: unknown suite `{other}`; use --suite default or --suite throughput"
+            );
             return 2;
         }
     };
@@ -127,7 +141,24 @@ fn cmd_run(args: &[String]) -> u8 {
     c.current_dir(root())
         .arg("run")
         .args(&scenarios)
-        .args(["--target", &targets]);
+        .args(["--target", targets.as_deref().unwrap_or(default_targets)]);
+    run(c)
+}
+
+fn cmd_bench(args: &[String]) -> u8 {
+    // Only the engine and its example's PostgreSQL dependencies are built, in release:
+    // the figures are meaningless from a debug build.
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--release",
+        "--package",
+        "assay-engine",
+        "--example",
+        "bench",
+        "--",
+    ])
+    .args(args);
     run(c)
 }
 

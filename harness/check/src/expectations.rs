@@ -49,10 +49,12 @@ impl Expectations {
         self.steps.iter().all(|s| s.passed)
     }
     pub fn total(&self) -> OpCounts {
-        self.by_op.values().fold(OpCounts::default(), |a, c| OpCounts {
-            ops: a.ops + c.ops,
-            errors: a.errors + c.errors,
-        })
+        self.by_op
+            .values()
+            .fold(OpCounts::default(), |a, c| OpCounts {
+                ops: a.ops + c.ops,
+                errors: a.errors + c.errors,
+            })
     }
 }
 
@@ -92,7 +94,10 @@ fn observe(outcome: Outcome, value: &OpValue, error: Option<&str>) -> String {
 pub fn check_expectations(scenario: &Scenario, history: &[HistoryEvent]) -> Expectations {
     let mut invokes: HashMap<u64, (&str, &Op)> = HashMap::new();
     for e in history {
-        if let HistoryEvent::Invoke { op_id, step, op, .. } = e {
+        if let HistoryEvent::Invoke {
+            op_id, step, op, ..
+        } = e
+        {
             invokes.insert(*op_id, (step.as_str(), op));
         }
     }
@@ -155,7 +160,11 @@ pub fn check_expectations(scenario: &Scenario, history: &[HistoryEvent]) -> Expe
         } else if let OpValue::Record(found) = value {
             if let Some(want_found) = step.expect.found {
                 if found.is_some() != want_found {
-                    wrong = Some(if want_found { "present".into() } else { "absent".into() });
+                    wrong = Some(if want_found {
+                        "present".into()
+                    } else {
+                        "absent".into()
+                    });
                 }
             }
             if wrong.is_none() {
@@ -227,7 +236,12 @@ expect = { outcome = "fail" }
         }
     }
 
-    fn complete(op_id: u64, outcome: Outcome, value: OpValue, error: Option<ErrorClass>) -> HistoryEvent {
+    fn complete(
+        op_id: u64,
+        outcome: Outcome,
+        value: OpValue,
+        error: Option<ErrorClass>,
+    ) -> HistoryEvent {
         HistoryEvent::Complete {
             op_id,
             client: 0,
@@ -270,7 +284,12 @@ expect = { outcome = "fail" }
             invoke(1, "read", read("k11")),
             complete(1, Outcome::Ok, rec("k11", "v1"), None),
             invoke(2, "dup", dup),
-            complete(2, Outcome::Fail, OpValue::None, Some(ErrorClass::ConditionFailed)),
+            complete(
+                2,
+                Outcome::Fail,
+                OpValue::None,
+                Some(ErrorClass::ConditionFailed),
+            ),
         ];
         let x = check_expectations(&s, &h);
         assert!(x.passed(), "{x:?}");
@@ -307,7 +326,12 @@ expect = { outcome = "fail" }
         let s = Scenario::parse(SRC, "t.toml").unwrap();
         let h = vec![
             invoke(0, "read", read("k10")),
-            complete(0, Outcome::Indeterminate, OpValue::None, Some(ErrorClass::Timeout)),
+            complete(
+                0,
+                Outcome::Indeterminate,
+                OpValue::None,
+                Some(ErrorClass::Timeout),
+            ),
         ];
         let x = check_expectations(&s, &h);
         assert_eq!(x.by_op[&OpKind::Read], OpCounts { ops: 1, errors: 1 });

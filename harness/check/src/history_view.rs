@@ -131,7 +131,13 @@ pub(crate) struct View<'a> {
 fn observed(value: &OpValue) -> Observed<'_> {
     match value {
         OpValue::Record(None) => Observed::Absent,
-        OpValue::Record(Some(Record { list: Some(l), .. })) => Observed::List(l),
+        // Some backends store every column of the portable layout and return an empty
+        // list with a register's value: a row with a value is a register read.
+        OpValue::Record(Some(Record {
+            list: Some(l),
+            value: None,
+            ..
+        })) => Observed::List(l),
         OpValue::Record(Some(r)) => Observed::Register {
             value: r.value.as_deref(),
             version: r.version,

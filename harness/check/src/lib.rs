@@ -25,5 +25,7 @@ pub use thresholds::{evaluate_thresholds, ThresholdResult};
 
 pub use consistency::{check_history, check_history_with, CheckOptions};
 pub use input::{parse_history_text, HistoryParseError, HistorySection};
-pub use model::{Anomaly, ConsistencyVerdict, CycleEdge, EdgeKind, Evidence, EvidenceOp, Model, UnknownModel};
+pub use model::{
+    Anomaly, ConsistencyVerdict, CycleEdge, EdgeKind, Evidence, EvidenceOp, Model, UnknownModel,
+};
 pub use staleness::{staleness, ReadLag, StalenessReport, StalenessSummary};

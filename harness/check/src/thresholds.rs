@@ -65,7 +65,10 @@ pub fn evaluate_thresholds(
                         (None, "no ops measured".to_string())
                     } else {
                         let r = c.errors as f64 / c.ops as f64;
-                        (Some(r), format!("{:.3}% ({} of {})", r * 100.0, c.errors, c.ops))
+                        (
+                            Some(r),
+                            format!("{:.3}% ({} of {})", r * 100.0, c.errors, c.ops),
+                        )
                     }
                 }
                 Metric::Throughput { op } => {
@@ -100,11 +103,23 @@ mod tests {
             lat.record(OpKind::Read, Outcome::Ok, i * 1_000_000);
         }
         let mut counts = BTreeMap::new();
-        counts.insert(OpKind::Read, OpCounts { ops: 100, errors: 1 });
-        let ts: Vec<Threshold> = ["p99(read) < 20ms", "p50 < 60ms", "error_rate < 0.1%", "throughput > 50/s", "p99(write) < 1s"]
-            .iter()
-            .map(|s| Threshold::parse(s).unwrap())
-            .collect();
+        counts.insert(
+            OpKind::Read,
+            OpCounts {
+                ops: 100,
+                errors: 1,
+            },
+        );
+        let ts: Vec<Threshold> = [
+            "p99(read) < 20ms",
+            "p50 < 60ms",
+            "error_rate < 0.1%",
+            "throughput > 50/s",
+            "p99(write) < 1s",
+        ]
+        .iter()
+        .map(|s| Threshold::parse(s).unwrap())
+        .collect();
         let r = evaluate_thresholds(&ts, &lat, &counts, Duration::from_secs(1));
         assert!(!r[0].passed);
         assert_eq!(r[0].observed_display, "99.02ms");

@@ -54,7 +54,10 @@ pub fn check_command(args: CheckArgs) -> u8 {
         }
     };
     if let Some(out) = &args.write_edn {
-        let edn_text: String = sections.iter().map(|s| edn::write_history(&s.events)).collect();
+        let edn_text: String = sections
+            .iter()
+            .map(|s| edn::write_history(&s.events))
+            .collect();
         if let Err(e) = std::fs::write(out, edn_text) {
             error_line(format!("{}: cannot write: {e}", out.display()));
             return EXIT_CANNOT_RUN;
@@ -75,7 +78,10 @@ pub fn check_command(args: CheckArgs) -> u8 {
                 "verdict": v,
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
     } else {
         for (s, v) in &verdicts {
             if !s.target.is_empty() || !s.scenario.is_empty() {

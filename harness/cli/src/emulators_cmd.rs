@@ -32,7 +32,10 @@ fn parse_backends(names: &[String]) -> Result<Vec<LocalBackend>, String> {
         .map(|n| {
             LocalBackend::by_name(n.trim()).ok_or_else(|| {
                 let known: Vec<_> = LocalBackend::ALL.iter().map(|b| b.name()).collect();
-                format!("unknown target `{n}`; known local targets: {}", known.join(", "))
+                format!(
+                    "unknown target `{n}`; known local targets: {}",
+                    known.join(", ")
+                )
             })
         })
         .collect()
@@ -89,7 +92,9 @@ pub async fn run(action: Action) -> u8 {
                 }
             }
             if let Err(e) = state::save(&root, &kept) {
-                error_line(format!("cannot save emulator state: {e}; stopping what was started"));
+                error_line(format!(
+                    "cannot save emulator state: {e}; stopping what was started"
+                ));
                 for d in &kept {
                     state::stop_detached(d);
                 }
@@ -119,7 +124,12 @@ pub async fn run(action: Action) -> u8 {
             }
             for d in &all {
                 let status = if d.is_alive() { "up" } else { "dead" };
-                println!("{:18} {:5} {}", d.backend().name(), status, d.endpoint().display_safe());
+                println!(
+                    "{:18} {:5} {}",
+                    d.backend().name(),
+                    status,
+                    d.endpoint().display_safe()
+                );
             }
             EXIT_PASS
         }

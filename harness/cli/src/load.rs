@@ -40,7 +40,10 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             collect_toml(p, &mut found)
                 .map_err(|e| format!("{}: cannot read directory: {e}", p.display()))?;
             if found.is_empty() {
-                return Err(format!("{}: no *.toml scenario files in this directory", p.display()));
+                return Err(format!(
+                    "{}: no *.toml scenario files in this directory",
+                    p.display()
+                ));
             }
             found.sort();
             out.extend(found);
@@ -71,8 +74,12 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Loads one file into `into`, as a scenario or an isolation test by its content.
 fn load(path: &Path, into: &mut LoadedFiles) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let text = String::from_utf8(bytes.clone())
-        .map_err(|_| format!("{}:1:1: not UTF-8 text; save the scenario as UTF-8", path.display()))?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| {
+        format!(
+            "{}:1:1: not UTF-8 text; save the scenario as UTF-8",
+            path.display()
+        )
+    })?;
     let label = path.display().to_string();
     if is_isolation_test(&text) {
         let test = IsolationTest::parse(&text, &label).map_err(|e| e.to_string())?;
@@ -115,7 +122,11 @@ pub fn validate_command(paths: &[PathBuf]) -> u8 {
                 println!("ok  {}  ({})", l.path.display(), l.scenario.name);
             }
             for l in &loaded.isolation_tests {
-                println!("ok  {}  (isolation test {})", l.path.display(), l.test.anomaly);
+                println!(
+                    "ok  {}  (isolation test {})",
+                    l.path.display(),
+                    l.test.anomaly
+                );
             }
             println!("{} scenario file(s) valid", loaded.len());
             EXIT_PASS

@@ -1,6 +1,7 @@
 //! The `assay` binary: argument parsing and wiring only. Each subcommand lives in its
 //! own module; the work itself is done by the library crates.
 
+mod check_cmd;
 mod emulators_cmd;
 mod load;
 mod run;
@@ -52,6 +53,8 @@ enum Command {
     },
     /// List the targets this Assay knows and whether each can run here.
     Targets,
+    /// Check a recorded history (Assay JSONL or Jepsen EDN) against a consistency model.
+    Check(check_cmd::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,7 +67,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_CANNOT_RUN } else { EXIT_PASS };
+            let code = if e.use_stderr() {
+                EXIT_CANNOT_RUN
+            } else {
+                EXIT_PASS
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate { paths } => load::validate_command(&paths),
         Command::Targets => targets::targets_command(),
+        Command::Check(args) => check_cmd::check_command(args),
         Command::Run(args) => runtime().block_on(run::run_command(args)),
         Command::Emulators { action } => runtime().block_on(emulators_cmd::run(action)),
     };

@@ -1,20 +1,32 @@
 //! `assay run`: load scenarios, bring targets up, run every scenario on every target,
 //! check, tear down, write the report, stop what was started. Exit code 0 pass, 1 a
 //! check or threshold failed, 2 the run could not be done.
+//!
+//! With a workload, the scenario's latency table and thresholds are over the workload's
+//! measured window (after warmup and load), from each op's intended start.
+
+#[path = "progress.rs"]
+mod progress;
 
 use crate::load::{load_all, LoadedScenario};
 use crate::targets::{bring_up, connect, LiveTarget};
 use crate::{error_line, stdout_is_terminal, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
-use assay_check::{check_expectations, evaluate_thresholds};
+use assay_check::{check_expectations, evaluate_thresholds, OpCounts};
+use assay_core::metrics::IntervalSeries;
 use assay_core::threshold::parse_duration_ns;
-use assay_core::{Driver, DriverConfig, HistoryEvent, LatencyHistograms, TargetSpec};
-use assay_engine::{run_scenario, AbortSignal, EngineOptions, ScenarioRun};
-use assay_reports::{
-    render_table, write_run, LatencyRow, Machine, RunReport, ScenarioArtifacts, ScenarioReport,
-    TargetReport, Unsupported, Verdict, REPORT_SCHEMA_VERSION,
+use assay_core::{
+    Driver, DriverConfig, HistoryEvent, LatencyHistograms, OpKind, Outcome, TargetSpec,
 };
-use std::collections::BTreeMap;
+use assay_engine::{
+    run_scenario, AbortSignal, EngineOptions, LiveStats, ScenarioRun, WorkloadStats,
+};
+use assay_reports::{
+    render_table, write_run, IntervalRow, LatencyRow, Machine, RunReport, ScenarioArtifacts,
+    ScenarioReport, TargetReport, Unsupported, Verdict, WorkloadReport, REPORT_SCHEMA_VERSION,
+};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -37,6 +49,10 @@ pub struct RunArgs {
     /// Seed for workload key and op choice.
     #[arg(long, default_value_t = 0x5eed)]
     seed: u64,
+    /// After Ctrl-C, how long in-flight workload ops may still finish before the partial
+    /// report is written.
+    #[arg(long, default_value = "5s")]
+    drain_grace: String,
 }
 
 /// What one scenario on one target produced, kept for the files written at the end.
@@ -46,6 +62,8 @@ struct Recorded {
     history: Vec<HistoryEvent>,
     latencies: LatencyHistograms,
     elapsed: Duration,
+    service: Option<LatencyHistograms>,
+    intervals: Option<IntervalSeries>,
 }
 
 fn now_rfc3339() -> String {
@@ -82,8 +100,18 @@ pub async fn run_command(args: RunArgs) -> u8 {
             return EXIT_CANNOT_RUN;
         }
     };
-    let scenarios = match load_all(&args.scenarios) {
-        Ok(s) => s,
+    let drain_grace = match parse_duration_ns(&args.drain_grace) {
+        Some(ns) => Duration::from_nanos(ns as u64),
+        None => {
+            error_line(format!(
+                "--drain-grace `{}` is not a duration; write e.g. 5s or 500ms",
+                args.drain_grace
+            ));
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    let (scenarios, isolation_tests) = match load_all(&args.scenarios) {
+        Ok(loaded) => (loaded.scenarios, loaded.isolation_tests),
         Err(errors) => {
             for e in errors {
                 error_line(e);
@@ -109,24 +137,41 @@ pub async fn run_command(args: RunArgs) -> u8 {
         .clone()
         .unwrap_or_else(|| workspace_root().join("target/assay/runs").join(&run_id));
     if let Err(e) = std::fs::create_dir_all(&run_dir) {
-        error_line(format!("cannot create the run directory {}: {e}", run_dir.display()));
+        error_line(format!(
+            "cannot create the run directory {}: {e}",
+            run_dir.display()
+        ));
         return EXIT_CANNOT_RUN;
     }
     let started_at = now_rfc3339();
     let abort = AbortSignal::default();
     spawn_interrupt_handler(abort.clone());
-    status(&format!("run {run_id}: {} scenario(s) on {} target(s)", scenarios.len(), specs.len()));
+    status(&format!(
+        "run {run_id}: {} scenario(s) on {} target(s)",
+        scenarios.len(),
+        specs.len()
+    ));
 
     // Bring every local backend up at once: start-up dominates short runs.
     let bring_ups = specs.iter().map(|spec| {
         let run_dir = run_dir.clone();
         let mode = args.emulators;
         async move {
-            let backend = spec.local.expect("only local targets resolve in this version");
-            status(&format!("{}: starting {}", spec.name, backend.description()));
+            let backend = spec
+                .local
+                .expect("only local targets resolve in this version");
+            status(&format!(
+                "{}: starting {}",
+                spec.name,
+                backend.description()
+            ));
             let r = bring_up(spec, backend, mode, &run_dir).await;
             match &r {
-                Ok(t) => status(&format!("{}: ready at {}", spec.name, t.endpoint.display_safe())),
+                Ok(t) => status(&format!(
+                    "{}: ready at {}",
+                    spec.name,
+                    t.endpoint.display_safe()
+                )),
                 Err(e) => status(&format!("{}: could not start: {e}", spec.name)),
             }
             r
@@ -166,8 +211,12 @@ pub async fn run_command(args: RunArgs) -> u8 {
                 break;
             }
             let namespace = format!("assay_{short_id}_{i}_{j}");
-            let (scenario_report, rec) =
-                run_one(&live, loaded, namespace, op_timeout, args.seed, &abort).await;
+            let knobs = Knobs {
+                op_timeout,
+                seed: args.seed,
+                drain_grace,
+            };
+            let (scenario_report, rec) = run_one(&live, loaded, namespace, knobs, &abort).await;
             status(&format!(
                 "{}: {} → {}",
                 spec.name,
@@ -206,13 +255,18 @@ pub async fn run_command(args: RunArgs) -> u8 {
             history: &r.history,
             latencies: &r.latencies,
             elapsed: r.elapsed,
+            service: r.service.as_ref(),
+            intervals: r.intervals.as_ref(),
         })
         .collect();
     print!("{}", render_table(&report, stdout_is_terminal()));
     match write_run(&run_dir, &report, &artifacts) {
         Ok(a) => println!("report: {}", a.report_json.display()),
         Err(e) => {
-            error_line(format!("cannot write the report to {}: {e}", run_dir.display()));
+            error_line(format!(
+                "cannot write the report to {}: {e}",
+                run_dir.display()
+            ));
             return EXIT_CANNOT_RUN;
         }
     }
@@ -243,7 +297,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
 fn spawn_interrupt_handler(abort: AbortSignal) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            status("interrupted: stopping, tearing down, writing a partial report (Ctrl-C again to kill now)");
+            status("interrupted: stopped issuing; draining in-flight ops (up to --drain-grace), then tearing down and writing a partial report (Ctrl-C again to kill now)");
             abort.abort("interrupted (Ctrl-C)");
             if tokio::signal::ctrl_c().await.is_ok() {
                 assay_emulators::kill_all_started();
@@ -260,14 +314,26 @@ fn status(line: &str) {
 /// Teardown is bounded: a dead backend must not hang the end of the run.
 const TEARDOWN_BOUND: Duration = Duration::from_secs(60);
 
+/// Per-run settings every scenario gets.
+#[derive(Clone, Copy)]
+struct Knobs {
+    op_timeout: Duration,
+    seed: u64,
+    drain_grace: Duration,
+}
+
 async fn run_one(
     live: &LiveTarget,
     loaded: &LoadedScenario,
     namespace: String,
-    op_timeout: Duration,
-    seed: u64,
+    knobs: Knobs,
     abort: &AbortSignal,
 ) -> (ScenarioReport, Option<Recorded>) {
+    let Knobs {
+        op_timeout,
+        seed,
+        drain_grace,
+    } = knobs;
     let scenario = &loaded.scenario;
     let mut report = ScenarioReport {
         name: scenario.name.clone(),
@@ -288,19 +354,24 @@ async fn run_one(
         request_units: None,
         retries: 0,
         error_classes: BTreeMap::new(),
+        workload: None,
+        consistency: Vec::new(),
     };
     let config = DriverConfig {
         namespace,
         op_timeout,
     };
-    let driver = match connect(&live.endpoint, config).await {
+    let driver = match connect(&live.endpoint, config, scenario.isolation).await {
         Ok(d) => d,
         Err(e) => {
             report.reason = Some(backend_failure(live, format!("cannot connect: {e}")));
             return (report, None);
         }
     };
-    if let Err(missing) = driver.capabilities().require(&scenario.required_capabilities()) {
+    if let Err(missing) = driver
+        .capabilities()
+        .require(&scenario.required_capabilities())
+    {
         report.verdict = Verdict::Unsupported;
         report.reason = Some(format!(
             "unsupported: {}",
@@ -321,13 +392,22 @@ async fn run_one(
         report.reason = Some(backend_failure(live, format!("setup failed: {e}")));
         return (report, None);
     }
+    let live_stats = Arc::new(LiveStats::new());
     let opts = EngineOptions {
         op_timeout,
         health: Some(live.health_probe()),
         seed,
+        drain_grace,
+        live: Some(live_stats.clone()),
         ..EngineOptions::default()
     };
+    let progress = scenario.workload.as_ref().map(|_| {
+        progress::Progress::start(format!("{}: {}", live.spec.name, scenario.name), live_stats)
+    });
     let run = run_scenario(driver.clone(), scenario, opts, abort.clone()).await;
+    if let Some(p) = progress {
+        p.finish().await;
+    }
     let teardown_error = teardown(driver.as_ref()).await;
     fill_from_run(&mut report, loaded, &run);
     if let Some(reason) = &run.aborted {
@@ -337,12 +417,18 @@ async fn run_one(
         report.verdict = report.verdict.worst(Verdict::Error);
         report.reason = Some(backend_failure(live, e));
     }
+    let (latencies, elapsed, service, intervals) = match run.workload {
+        Some(w) => (w.latency, w.measured, Some(w.service), Some(w.intervals)),
+        None => (run.latencies, run.elapsed, None, None),
+    };
     let rec = Recorded {
         target: live.spec.name.clone(),
         scenario: scenario.name.clone(),
         history: run.history,
-        latencies: run.latencies,
-        elapsed: run.elapsed,
+        latencies,
+        elapsed,
+        service,
+        intervals,
     };
     (report, Some(rec))
 }
@@ -366,36 +452,52 @@ fn backend_failure(live: &LiveTarget, symptom: String) -> String {
 fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &ScenarioRun) {
     let scenario = &loaded.scenario;
     let expectations = check_expectations(scenario, &run.history);
-    let totals = expectations.total();
     report.ops = run.ops();
-    report.errors = totals.errors;
     report.elapsed_s = run.elapsed.as_secs_f64();
-    // Throughput of the workload when there is one; of the whole scenario otherwise.
-    let (measured_ops, measured_time) = match run.phases.iter().find(|p| p.name == "workload") {
-        Some(w) => (w.ops, w.elapsed),
-        None => (run.ops(), run.elapsed),
+    // Workload ops are measured by the engine (history may be off for them); everything
+    // else (steps, load) comes from the history.
+    let workload_ops: HashSet<u64> = run
+        .history
+        .iter()
+        .filter_map(|e| match e {
+            HistoryEvent::Invoke { op_id, step, .. } if step == "workload" || step == "warmup" => {
+                Some(*op_id)
+            }
+            _ => None,
+        })
+        .collect();
+    let (latencies, counts, measured_time) = match &run.workload {
+        Some(w) => (&w.latency, workload_counts(&w.latency), w.measured),
+        None => (&run.latencies, expectations.by_op.clone(), run.elapsed),
     };
+    report.errors = match &run.workload {
+        Some(w) => step_errors(scenario, &expectations) + w.errors,
+        None => expectations.total().errors,
+    };
+    let measured_ops: u64 = counts.values().map(|c| c.ops).sum();
     report.throughput_ops_per_s = if measured_time.as_secs_f64() > 0.0 {
         measured_ops as f64 / measured_time.as_secs_f64()
     } else {
         0.0
     };
-    let (rows, overall) = LatencyRow::table(&run.latencies);
+    let (rows, overall) = LatencyRow::table(latencies);
     report.latency = rows;
     report.overall_latency = overall;
-    report.thresholds = evaluate_thresholds(
-        &scenario.thresholds,
-        &run.latencies,
-        &expectations.by_op,
-        measured_time,
-    );
+    report.thresholds =
+        evaluate_thresholds(&scenario.thresholds, latencies, &counts, measured_time);
     let mut ru = 0.0;
     let mut any_ru = false;
     for e in &run.history {
         if let HistoryEvent::Complete {
-            meta, error_class, ..
+            op_id,
+            meta,
+            error_class,
+            ..
         } = e
         {
+            if run.workload.is_some() && workload_ops.contains(op_id) {
+                continue;
+            }
             if let Some(r) = meta.request_units {
                 ru += r;
                 any_ru = true;
@@ -406,24 +508,105 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
             }
         }
     }
+    if let Some(w) = &run.workload {
+        if let Some(r) = w.request_units {
+            ru += r;
+            any_ru = true;
+        }
+        report.retries += w.retries;
+        for (class, n) in &w.error_classes {
+            *report.error_classes.entry(class.to_string()).or_default() += n;
+        }
+        report.workload = Some(workload_report(w));
+    }
     report.request_units = any_ru.then_some(ru);
-    let checks_ok = expectations.passed() && report.thresholds.iter().all(|t| t.passed);
+    // Consistency models named in `checks`, each over the whole history.
+    report.consistency = scenario
+        .checks
+        .iter()
+        .filter_map(|c| c.model_name())
+        .filter_map(|name| name.parse::<assay_check::Model>().ok())
+        .map(|model| assay_check::check_history(&run.history, model))
+        .collect();
+    let checks_ok = expectations.passed()
+        && report.thresholds.iter().all(|t| t.passed)
+        && report.consistency.iter().all(|v| v.valid);
     report.steps = expectations.steps;
-    report.verdict = if checks_ok { Verdict::Pass } else { Verdict::Fail };
+    report.verdict = if checks_ok {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
     if !checks_ok {
         let failed: Vec<String> = report
             .steps
             .iter()
             .filter(|s| !s.passed)
             .map(|s| format!("step `{}`", s.step))
-            .chain(
-                report
-                    .thresholds
-                    .iter()
-                    .filter(|t| !t.passed)
-                    .map(|t| format!("threshold `{}` (observed {})", t.threshold, t.observed_display)),
-            )
+            .chain(report.consistency.iter().filter(|v| !v.valid).map(|v| {
+                let found = v.forbidden_names();
+                if found.is_empty() {
+                    format!("{} (inconclusive: {})", v.model, v.inconclusive.join("; "))
+                } else {
+                    format!("{} ({} found)", v.model, found.join(", "))
+                }
+            }))
+            .chain(report.thresholds.iter().filter(|t| !t.passed).map(|t| {
+                format!(
+                    "threshold `{}` (observed {})",
+                    t.threshold, t.observed_display
+                )
+            }))
             .collect();
         report.reason = Some(format!("failed: {}", failed.join(", ")));
+    }
+}
+
+/// Ops and errors per op kind of the measured window, from its histograms.
+fn workload_counts(latency: &LatencyHistograms) -> BTreeMap<OpKind, OpCounts> {
+    let mut counts: BTreeMap<OpKind, OpCounts> = BTreeMap::new();
+    for (kind, outcome, h) in latency.iter() {
+        let c = counts.entry(kind).or_default();
+        c.ops += h.len();
+        if outcome != Outcome::Ok {
+            c.errors += h.len();
+        }
+    }
+    counts
+}
+
+/// Errors of the steps alone: outcomes other than `ok` that the step did not expect.
+fn step_errors(scenario: &assay_core::Scenario, e: &assay_check::Expectations) -> u64 {
+    e.steps
+        .iter()
+        .zip(&scenario.steps)
+        .map(|(v, step)| {
+            v.outcomes
+                .iter()
+                .filter(|(o, _)| **o != Outcome::Ok && **o != step.expect.outcome)
+                .map(|(_, n)| n)
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+fn workload_report(w: &WorkloadStats) -> WorkloadReport {
+    let secs = w.measured.as_secs_f64();
+    let (service_time, _) = LatencyRow::table(&w.service);
+    WorkloadReport {
+        mode: format!("{:?}", w.mode).to_lowercase(),
+        measured_s: secs,
+        ops: w.ops,
+        errors: w.errors,
+        throughput_ops_per_s: if secs > 0.0 { w.ops as f64 / secs } else { 0.0 },
+        offered_rate_ops_per_s: w.offered_rate,
+        late: w.late,
+        dropped: w.dropped,
+        abandoned: w.abandoned,
+        warmup_ops: w.warmup_ops,
+        service_time,
+        schedule_lag: (!w.schedule_lag.is_empty())
+            .then(|| LatencyRow::from_histogram("schedule_lag", "all", &w.schedule_lag)),
+        intervals: IntervalRow::series(&w.intervals),
     }
 }

@@ -3,6 +3,7 @@
 //! module that knows every driver crate.
 
 use crate::{workspace_root, EmulatorMode, EXIT_PASS};
+use assay_core::isolation::IsolationLevel;
 use assay_core::{Driver, DriverConfig, DriverError, Endpoint, LocalBackend, TargetSpec};
 use assay_emulators::{Emulator, Mode, StartOptions};
 use assay_engine::HealthProbe;
@@ -57,7 +58,12 @@ impl LiveTarget {
     pub async fn stop(self) {
         if let LiveBackend::Started(emu) = self.backend {
             match Arc::try_unwrap(emu) {
-                Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()).stop().await,
+                Ok(m) => {
+                    m.into_inner()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .stop()
+                        .await
+                }
                 // A health probe still holds a reference: dropping ours leaves the kill to
                 // the last holder's drop, which the emulators crate guarantees.
                 Err(_) => {}
@@ -103,8 +109,14 @@ pub async fn bring_up(
     })
 }
 
-/// Builds the driver for an endpoint.
-pub async fn connect(endpoint: &Endpoint, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
+/// Builds the driver for an endpoint. `isolation` is the scenario's requested level for
+/// transactions, honoured where the backend lets a client choose (PostgreSQL); Spanner
+/// and DynamoDB transactions are always serializable.
+pub async fn connect(
+    endpoint: &Endpoint,
+    config: DriverConfig,
+    isolation: Option<IsolationLevel>,
+) -> Result<Arc<dyn Driver>, DriverError> {
     Ok(match endpoint {
         Endpoint::Dynamodb { .. } => {
             Arc::new(assay_driver_dynamodb::DynamodbDriver::connect(endpoint, config).await?)
@@ -116,7 +128,14 @@ pub async fn connect(endpoint: &Endpoint, config: DriverConfig) -> Result<Arc<dy
             Arc::new(assay_driver_cosmos::CosmosDriver::connect(endpoint, config).await?)
         }
         Endpoint::Postgres { .. } => {
-            Arc::new(assay_driver_postgres::PostgresDriver::connect(endpoint, config).await?)
+            let mut options = assay_driver_postgres::PostgresOptions::default();
+            if let Some(level) = isolation {
+                options.isolation = level;
+            }
+            Arc::new(
+                assay_driver_postgres::PostgresDriver::connect_with(endpoint, config, options)
+                    .await?,
+            )
         }
     })
 }
@@ -130,8 +149,15 @@ pub fn targets_command() -> u8 {
         .filter(|d| d.is_alive())
         .map(|d| d.backend())
         .collect();
-    let name_width = LocalBackend::ALL.iter().map(|b| b.name().len()).max().unwrap_or(0);
-    println!("{:name_width$}  {:8}  {:9}  DESCRIPTION", "TARGET", "FAMILY", "STATUS");
+    let name_width = LocalBackend::ALL
+        .iter()
+        .map(|b| b.name().len())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "{:name_width$}  {:8}  {:9}  DESCRIPTION",
+        "TARGET", "FAMILY", "STATUS"
+    );
     for b in LocalBackend::ALL {
         let status = if running.contains(&b) {
             "up".to_string()

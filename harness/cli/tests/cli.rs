@@ -57,16 +57,32 @@ expect = { outcome = "ok" }
 fn malformed_scenarios_are_located_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("bad-toml.toml", GOOD.replace("name = \"kv\"", "name = \"kv"), 6),
-        ("unknown-field.toml", GOOD.replace("op = \"write\"", "op = \"write\"\ncolour = 1"), 11),
-        ("wrong-type.toml", GOOD.replace("count = 20", "count = \"twenty\""), 11),
+        (
+            "bad-toml.toml",
+            GOOD.replace("name = \"kv\"", "name = \"kv"),
+            6,
+        ),
+        (
+            "unknown-field.toml",
+            GOOD.replace("op = \"write\"", "op = \"write\"\ncolour = 1"),
+            11,
+        ),
+        (
+            "wrong-type.toml",
+            GOOD.replace("count = 20", "count = \"twenty\""),
+            11,
+        ),
     ];
     for (name, text, line) in &cases {
         let path = write_scenario(dir.path(), name, text);
         let out = run(&["validate", path.to_str().unwrap()]);
         assert_eq!(out.code, 2, "{name}: {}", out.stderr);
         let want = format!("{}:{line}:", path.display());
-        assert!(out.stderr.contains(&want), "{name}: want {want} in {}", out.stderr);
+        assert!(
+            out.stderr.contains(&want),
+            "{name}: want {want} in {}",
+            out.stderr
+        );
         assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
         // `run` refuses the same file before starting anything.
         let out = run(&["run", path.to_str().unwrap(), "--target", "postgres"]);
@@ -79,11 +95,23 @@ fn malformed_scenarios_are_located_and_exit_2() {
 fn unknown_target_and_missing_file_are_one_line_errors() {
     let out = run(&["run", "scenarios/smoke.toml", "--target", "dynamo"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("unknown target `dynamo`"), "{}", out.stderr);
-    assert!(out.stderr.contains("dynamodb-moto"), "lists the known ones: {}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown target `dynamo`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("dynamodb-moto"),
+        "lists the known ones: {}",
+        out.stderr
+    );
     let out = run(&["run", "scenarios/nope.toml", "--target", "postgres"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("scenarios/nope.toml: no such file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("scenarios/nope.toml: no such file"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -104,8 +132,18 @@ fn smoke_passes_on_every_local_target() {
         "--out",
         dir.path().to_str().unwrap(),
     ]);
-    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
-    for target in ["postgres", "spanner-emulator", "dynamodb-moto", "dynamodb-dynalite", "cosmos-local"] {
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    for target in [
+        "postgres",
+        "spanner-emulator",
+        "dynamodb-moto",
+        "dynamodb-dynalite",
+        "cosmos-local",
+    ] {
         let row = out
             .stdout
             .lines()
@@ -118,7 +156,12 @@ fn smoke_passes_on_every_local_target() {
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["verdict"], "pass");
     assert_eq!(report["targets"].as_array().unwrap().len(), 5);
-    for f in ["summary.md", "junit.xml", "history.jsonl", "postgres.smoke.hlog"] {
+    for f in [
+        "summary.md",
+        "junit.xml",
+        "history.jsonl",
+        "postgres.smoke.hlog",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
     let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
@@ -128,7 +171,10 @@ fn smoke_passes_on_every_local_target() {
 #[test]
 fn a_failing_threshold_exits_1_with_a_junit_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let text = GOOD.replace("kind = \"conformance\"", "kind = \"conformance\"\nthresholds = [\"p99(write) < 1ns\"]");
+    let text = GOOD.replace(
+        "kind = \"conformance\"",
+        "kind = \"conformance\"\nthresholds = [\"p99(write) < 1ns\"]",
+    );
     let path = write_scenario(dir.path(), "strict.toml", &text);
     let out_dir = dir.path().join("run");
     let out = run(&[
@@ -141,7 +187,10 @@ fn a_failing_threshold_exits_1_with_a_junit_failure() {
     ]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let junit = std::fs::read_to_string(out_dir.join("junit.xml")).unwrap();
-    assert!(junit.contains("threshold p99(write) &lt; 1ns failed: observed"), "{junit}");
+    assert!(
+        junit.contains("threshold p99(write) &lt; 1ns failed: observed"),
+        "{junit}"
+    );
 }
 
 // ---- process bookkeeping for the kill / interrupt tests ----
@@ -195,7 +244,12 @@ fn descendants(root_pid: u32) -> BTreeSet<u32> {
 }
 
 /// Watches the child's process tree until `ready(pids)` says so (bounded).
-fn wait_for(child: &Child, seen: &mut BTreeSet<u32>, what: &str, ready: impl Fn(&BTreeSet<u32>) -> bool) {
+fn wait_for(
+    child: &Child,
+    seen: &mut BTreeSet<u32>,
+    what: &str,
+    ready: impl Fn(&BTreeSet<u32>) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let now = descendants(child.id());
@@ -222,7 +276,12 @@ fn finish(mut child: Child, seen: &mut BTreeSet<u32>) -> (i32, String) {
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     (status.code().unwrap_or(-1), stderr)
 }
 
@@ -245,7 +304,13 @@ fn assert_nothing_left(seen: &BTreeSet<u32>) {
 
 fn spawn_throughput(target: &str, out: &Path) -> Child {
     assay()
-        .args(["run", "scenarios/throughput/kv-mixed.toml", "--target", target, "--out"])
+        .args([
+            "run",
+            "scenarios/throughput/kv-mixed.toml",
+            "--target",
+            target,
+            "--out",
+        ])
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -258,7 +323,11 @@ fn killing_the_backend_mid_run_gives_a_reason_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let child = spawn_throughput("dynamodb-moto", dir.path());
     let mut seen = BTreeSet::new();
-    let moto = |pids: &BTreeSet<u32>| pids.iter().copied().find(|p| cmdline(*p).contains("moto_server"));
+    let moto = |pids: &BTreeSet<u32>| {
+        pids.iter()
+            .copied()
+            .find(|p| cmdline(*p).contains("moto_server"))
+    };
     wait_for(&child, &mut seen, "moto_server", |p| moto(p).is_some());
     // Let setup and some load happen first: the kill must land mid-run.
     std::thread::sleep(Duration::from_secs(4));
@@ -280,13 +349,18 @@ fn ctrl_c_tears_down_writes_a_partial_report_and_stops_backends() {
     let dir = tempfile::tempdir().unwrap();
     let child = spawn_throughput("postgres", dir.path());
     let mut seen = BTreeSet::new();
-    wait_for(&child, &mut seen, "postgres", |p| p.iter().any(|p| cmdline(*p).contains("postgres")));
+    wait_for(&child, &mut seen, "postgres", |p| {
+        p.iter().any(|p| cmdline(*p).contains("postgres"))
+    });
     std::thread::sleep(Duration::from_secs(4));
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let (code, stderr) = finish(child, &mut seen);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("run stopped early: interrupted (Ctrl-C)"), "{stderr}");
+    assert!(
+        stderr.contains("run stopped early: interrupted (Ctrl-C)"),
+        "{stderr}"
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["aborted"], "interrupted (Ctrl-C)");
@@ -304,7 +378,11 @@ fn check_prints_the_g2_cycle_and_exits_1() {
     ]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("INVALID — G2"), "{}", out.stdout);
-    assert!(out.stdout.contains("T1 < rw < T2 < rw < T1"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("T1 < rw < T2 < rw < T1"),
+        "{}",
+        out.stdout
+    );
     // The same history is fine under a model that allows write skew.
     let out = run(&[
         "check",
@@ -313,7 +391,12 @@ fn check_prints_the_g2_cycle_and_exits_1() {
         "snapshot-isolation",
     ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let out = run(&["check", "harness/check/tests/fixtures/g2.jsonl", "--model", "acid"]);
+    let out = run(&[
+        "check",
+        "harness/check/tests/fixtures/g2.jsonl",
+        "--model",
+        "acid",
+    ]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--model"), "{}", out.stderr);
 }
@@ -333,6 +416,11 @@ fn check_reads_jepsen_edn_and_writes_it_back() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let written = std::fs::read_to_string(&edn_out).unwrap();
     assert!(written.contains(":type :invoke"), "{written}");
-    let out = run(&["check", "harness/check/tests/fixtures/nonlinearizable.edn", "--model", "linearizable"]);
+    let out = run(&[
+        "check",
+        "harness/check/tests/fixtures/nonlinearizable.edn",
+        "--model",
+        "linearizable",
+    ]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
 }

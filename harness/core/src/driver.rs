@@ -246,8 +246,14 @@ mod tests {
         assert_eq!(
             missing,
             vec![
-                (Capability::Txn, "the emulator has no transactions".to_string()),
-                (Capability::Append, "not implemented in this driver yet".to_string()),
+                (
+                    Capability::Txn,
+                    "the emulator has no transactions".to_string()
+                ),
+                (
+                    Capability::Append,
+                    "not implemented in this driver yet".to_string()
+                ),
             ]
         );
     }

@@ -76,7 +76,12 @@ mod tests {
             end_ns: 1_000,
         };
         let line = serde_json::to_string(&ev).unwrap();
-        assert!(line.starts_with(r#"{"type":"complete","op_id":7,"client":2,"outcome":"indeterminate""#), "{line}");
+        assert!(
+            line.starts_with(
+                r#"{"type":"complete","op_id":7,"client":2,"outcome":"indeterminate""#
+            ),
+            "{line}"
+        );
         assert!(line.contains(r#""error_class":"timeout""#), "{line}");
         assert_eq!(serde_json::from_str::<HistoryEvent>(&line).unwrap(), ev);
     }

@@ -9,7 +9,9 @@ use std::fmt;
 
 /// Read consistency asked of the backend; drivers map it to their native knob
 /// (DynamoDB `ConsistentRead`, Spanner staleness, Cosmos consistency header, replica reads).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Consistency {
     #[default]
@@ -33,10 +35,18 @@ pub enum Op {
     },
     /// Unconditional upsert of the value: creates the row if absent, bumps `ver`
     /// (absent counts as 0), leaves `n` and `l` as they are.
-    Write { table: String, key: String, value: String },
+    Write {
+        table: String,
+        key: String,
+        value: String,
+    },
     /// Create the row (`ver` = 1) only if no row with this key exists; an existing key is
     /// `fail` with `ErrorClass::ConditionFailed`.
-    InsertIfAbsent { table: String, key: String, value: String },
+    InsertIfAbsent {
+        table: String,
+        key: String,
+        value: String,
+    },
     /// Replace the value and bump `ver` only if the stored version equals
     /// `expected_version` (`None`: the row must be absent); otherwise `fail` with
     /// `ErrorClass::ConditionFailed`.
@@ -52,7 +62,11 @@ pub enum Op {
     /// `OpValue::Counter` with the new value when the backend can say it.
     Increment { table: String, key: String, by: i64 },
     /// Append `element` to the list `l` (absent counts as empty), creating the row if needed.
-    Append { table: String, key: String, element: i64 },
+    Append {
+        table: String,
+        key: String,
+        element: i64,
+    },
     /// Rows whose key starts with `prefix`, in key order, at most `limit`.
     Query {
         table: String,

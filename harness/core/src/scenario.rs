@@ -60,7 +60,11 @@ impl Scenario {
                     vec![Capability::Txn, Capability::Append, Capability::Read]
                 }
                 ConsistencyWorkloadKind::Register => {
-                    vec![Capability::Read, Capability::Write, Capability::CompareAndSet]
+                    vec![
+                        Capability::Read,
+                        Capability::Write,
+                        Capability::CompareAndSet,
+                    ]
                 }
             });
         }
@@ -187,7 +191,10 @@ impl Step {
     /// The value `expect.value` asks for at index `i`.
     pub fn expected_value(&self, i: u64) -> Option<String> {
         let key = self.keys.key(i);
-        self.expect.value.as_deref().map(|t| fill_template(t, i, &key))
+        self.expect
+            .value
+            .as_deref()
+            .map(|t| fill_template(t, i, &key))
     }
 }
 
@@ -256,20 +263,33 @@ pub struct Stage {
 pub enum KeyDistribution {
     Uniform,
     /// Popular keys scattered over the keyspace (YCSB's scrambled zipfian).
-    Zipfian { theta: f64 },
+    Zipfian {
+        theta: f64,
+    },
     /// Recently inserted keys are the most popular (YCSB D).
-    Latest { theta: f64 },
+    Latest {
+        theta: f64,
+    },
     /// `op_fraction` of ops go to the first `data_fraction` of the keyspace.
-    Hotspot { data_fraction: f64, op_fraction: f64 },
+    Hotspot {
+        data_fraction: f64,
+        op_fraction: f64,
+    },
 }
 
 /// Sizes of written values in bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ValueSize {
     Fixed(usize),
-    Uniform { min: usize, max: usize },
+    Uniform {
+        min: usize,
+        max: usize,
+    },
     /// Small sizes most frequent (zipfian over min..=max).
-    Zipfian { min: usize, max: usize },
+    Zipfian {
+        min: usize,
+        max: usize,
+    },
 }
 
 impl ValueSize {
@@ -463,7 +483,6 @@ impl CheckKind {
     }
 }
 
-
 /// `file:line:col: message`, the one-line error for bad scenario input.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub struct ScenarioError {
@@ -475,7 +494,11 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
     }
 }
 
@@ -633,7 +656,11 @@ pub const DEFAULT_ZIPFIAN_THETA: f64 = 0.99;
 
 type At<'a> = &'a dyn Fn(Range<usize>, String) -> ScenarioError;
 
-fn parse_span_duration(d: &Spanned<String>, field: &str, at: At<'_>) -> Result<Duration, ScenarioError> {
+fn parse_span_duration(
+    d: &Spanned<String>,
+    field: &str,
+    at: At<'_>,
+) -> Result<Duration, ScenarioError> {
     parse_duration_ns(d.get_ref())
         .map(|ns| Duration::from_nanos(ns as u64))
         .ok_or_else(|| {
@@ -669,11 +696,17 @@ fn parse_workload(
             .ok_or_else(|| {
                 at(
                     s.span(),
-                    format!("workload.stages: `{}` is not a duration; write e.g. \"10s\"", raw.duration),
+                    format!(
+                        "workload.stages: `{}` is not a duration; write e.g. \"10s\"",
+                        raw.duration
+                    ),
                 )
             })?;
         if !(raw.target >= 0.0 && raw.target.is_finite()) {
-            return Err(at(s.span(), "workload.stages: target must be a number ≥ 0".into()));
+            return Err(at(
+                s.span(),
+                "workload.stages: target must be a number ≥ 0".into(),
+            ));
         }
         stages.push(Stage {
             duration,
@@ -708,14 +741,20 @@ fn parse_workload(
             return Err(at(span, "workload: `clients` and `think_time` are for a closed loop; an open loop takes `rate` and `max_in_flight`".into()));
         }
         if w.rate.is_none() && stages.is_empty() {
-            return Err(at(span, "workload: an open loop needs `rate = 1000` (ops/s) or rate `stages`".into()));
+            return Err(at(
+                span,
+                "workload: an open loop needs `rate = 1000` (ops/s) or rate `stages`".into(),
+            ));
         }
     } else if w.rate.is_some() || w.max_in_flight.is_some() {
         return Err(at(span, "workload: `rate` and `max_in_flight` are for an open loop; set `mode = \"open\"` or use `clients`".into()));
     }
     let rate = w.rate.unwrap_or(0.0);
     if !(rate >= 0.0 && rate.is_finite()) || (open && stages.is_empty() && rate <= 0.0) {
-        return Err(at(span, "workload: rate must be a number of ops per second > 0".into()));
+        return Err(at(
+            span,
+            "workload: rate must be a number of ops per second > 0".into(),
+        ));
     }
     let clients = w.clients.unwrap_or(if stages.is_empty() { 1 } else { 0 });
     if !open && stages.is_empty() && clients == 0 {
@@ -723,7 +762,10 @@ fn parse_workload(
     }
     let max_in_flight = w.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
     if max_in_flight == 0 {
-        return Err(at(span, "workload: max_in_flight must be at least 1".into()));
+        return Err(at(
+            span,
+            "workload: max_in_flight must be at least 1".into(),
+        ));
     }
     let think_time = match &w.think_time {
         Some(d) => parse_span_duration(d, "think_time", at)?,
@@ -733,11 +775,17 @@ fn parse_workload(
     let keys_span = w.keys.span();
     let k = w.keys.into_inner();
     if k.count == 0 {
-        return Err(at(keys_span, "workload.keys: count must be at least 1".into()));
+        return Err(at(
+            keys_span,
+            "workload.keys: count must be at least 1".into(),
+        ));
     }
     let theta = k.theta.unwrap_or(DEFAULT_ZIPFIAN_THETA);
     if !(theta > 0.0 && theta < 1.0) {
-        return Err(at(keys_span, "workload.keys: theta must be between 0 and 1 (exclusive), e.g. 0.99".into()));
+        return Err(at(
+            keys_span,
+            "workload.keys: theta must be between 0 and 1 (exclusive), e.g. 0.99".into(),
+        ));
     }
     let key_distribution = match k.distribution.as_deref().unwrap_or("uniform") {
         "uniform" => KeyDistribution::Uniform,
@@ -762,22 +810,42 @@ fn parse_workload(
         }
     };
     if k.digits > 0 && 10f64.powi(k.digits as i32) < (k.start + k.count) as f64 {
-        return Err(at(keys_span, format!("workload.keys: {} digits cannot hold key index {}; raise `digits`", k.digits, k.start + k.count - 1)));
+        return Err(at(
+            keys_span,
+            format!(
+                "workload.keys: {} digits cannot hold key index {}; raise `digits`",
+                k.digits,
+                k.start + k.count - 1
+            ),
+        ));
     }
 
     let mut mix = Vec::new();
     for (name, weight) in w.mix.get_ref() {
         let op = MixOp::parse(name).ok_or_else(|| {
             let known: Vec<_> = MixOp::ALL.iter().map(|m| m.as_str()).collect();
-            at(w.mix.span(), format!("workload.mix: `{name}` is not a workload op; use {}", known.join(", ")))
+            at(
+                w.mix.span(),
+                format!(
+                    "workload.mix: `{name}` is not a workload op; use {}",
+                    known.join(", ")
+                ),
+            )
         })?;
         if !(*weight >= 0.0 && weight.is_finite()) {
-            return Err(at(w.mix.span(), format!("workload.mix: weight of `{name}` must be a number ≥ 0")));
+            return Err(at(
+                w.mix.span(),
+                format!("workload.mix: weight of `{name}` must be a number ≥ 0"),
+            ));
         }
         mix.push((op, *weight));
     }
     if mix.iter().map(|(_, w)| w).sum::<f64>() <= 0.0 {
-        return Err(at(w.mix.span(), "workload.mix: give at least one op a weight > 0, e.g. { read = 0.5, write = 0.5 }".into()));
+        return Err(at(
+            w.mix.span(),
+            "workload.mix: give at least one op a weight > 0, e.g. { read = 0.5, write = 0.5 }"
+                .into(),
+        ));
     }
     let weighted = |op: MixOp| mix.iter().any(|(m, w)| *m == op && *w > 0.0);
     if weighted(MixOp::Scan) && k.digits == 0 {
@@ -904,7 +972,11 @@ impl Scenario {
                 let known: Vec<_> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
                 at(
                     s.op.span(),
-                    format!("unknown op `{}`; use one of {}", s.op.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown op `{}`; use one of {}",
+                        s.op.get_ref(),
+                        known.join(", ")
+                    ),
                 )
             })?;
             if matches!(op, OpKind::Batch | OpKind::Txn) {
@@ -939,13 +1011,22 @@ impl Scenario {
                 return Err(at(span, format!("step `{}`: op `{op}` needs `value = \"...\"` (use {{i}} for the key index)", s.name)));
             }
             if op != OpKind::Read && (s.expect.value.is_some() || s.expect.found.is_some()) {
-                return Err(at(span, format!("step `{}`: expect.value and expect.found apply to reads only", s.name)));
+                return Err(at(
+                    span,
+                    format!(
+                        "step `{}`: expect.value and expect.found apply to reads only",
+                        s.name
+                    ),
+                ));
             }
             if s.name == "workload" || steps.iter().any(|p: &Step| p.name == s.name) {
                 return Err(at(span, format!("step name `{}` is used twice (or is the reserved name `workload`); give every step its own name", s.name)));
             }
             if s.clients == 0 {
-                return Err(at(span, format!("step `{}`: clients must be at least 1", s.name)));
+                return Err(at(
+                    span,
+                    format!("step `{}`: clients must be at least 1", s.name),
+                ));
             }
             steps.push(Step {
                 name: s.name,
@@ -984,14 +1065,23 @@ impl Scenario {
                     .ok_or_else(|| {
                         at(
                             c.duration.span(),
-                            format!("`{}` is not a duration; write e.g. \"20s\"", c.duration.get_ref()),
+                            format!(
+                                "`{}` is not a duration; write e.g. \"20s\"",
+                                c.duration.get_ref()
+                            ),
                         )
                     })?;
                 if c.clients == 0 || c.keys == 0 || c.ops == 0 || c.max_txn_ops == 0 {
-                    return Err(at(span, "consistency: clients, keys, ops and max_txn_ops must be at least 1".into()));
+                    return Err(at(
+                        span,
+                        "consistency: clients, keys, ops and max_txn_ops must be at least 1".into(),
+                    ));
                 }
                 if !(0.0..=1.0).contains(&c.read_ratio) {
-                    return Err(at(span, "consistency: read_ratio is a share between 0 and 1, e.g. 0.5".into()));
+                    return Err(at(
+                        span,
+                        "consistency: read_ratio is a share between 0 and 1, e.g. 0.5".into(),
+                    ));
                 }
                 Some(ConsistencyWorkload {
                     kind: c.workload,
@@ -1007,7 +1097,10 @@ impl Scenario {
         };
         let checks = raw.checks.unwrap_or_else(|| vec![CheckKind::Expectations]);
         if consistency.is_none() && steps.is_empty() && workload.is_none() {
-            return Err(at(0..0, "nothing to run: add [[steps]], a [workload] or a [consistency] section".into()));
+            return Err(at(
+                0..0,
+                "nothing to run: add [[steps]], a [workload] or a [consistency] section".into(),
+            ));
         }
         if consistency.is_some() && !checks.iter().any(|c| c.model_name().is_some()) {
             return Err(at(0..0, "a [consistency] workload needs a model to check it against: add e.g. checks = [\"serializable\"]".into()));
@@ -1167,7 +1260,8 @@ duration = "5s"
         assert_eq!(s.checks, vec![CheckKind::Serializable]);
         assert!(s.required_capabilities().contains(&Capability::Txn));
 
-        let e = Scenario::parse(&src.replace("checks = [\"serializable\"]\n", ""), "la.toml").unwrap_err();
+        let e = Scenario::parse(&src.replace("checks = [\"serializable\"]\n", ""), "la.toml")
+            .unwrap_err();
         assert!(e.message.contains("needs a model"), "{e}");
         let e = Scenario::parse(&src.replace("serializable\"]", "acid\"]"), "la.toml").unwrap_err();
         assert!(e.message.contains("unknown variant `acid`"), "{e}");
@@ -1188,8 +1282,14 @@ duration = "5s"
     #[test]
     fn a_format_1_closed_loop_workload_keeps_its_meaning() {
         let w = workload("clients = 8\nduration = \"10s\"\nmax_ops = 50000\nkeys = { prefix = \"user\", count = 1000 }\nmix = { read = 0.9, write = 0.1 }\nvalue_size = 100").unwrap();
-        assert_eq!((w.mode, w.clients, w.duration), (LoadMode::Closed, 8, Duration::from_secs(10)));
-        assert_eq!((w.warmup, w.key_digits, w.history, w.load), (Duration::ZERO, 0, true, false));
+        assert_eq!(
+            (w.mode, w.clients, w.duration),
+            (LoadMode::Closed, 8, Duration::from_secs(10))
+        );
+        assert_eq!(
+            (w.warmup, w.key_digits, w.history, w.load),
+            (Duration::ZERO, 0, true, false)
+        );
         assert_eq!(w.key_distribution, KeyDistribution::Uniform);
         assert_eq!(w.value_size, ValueSize::Fixed(100));
         assert_eq!(w.mix, vec![(MixOp::Read, 0.9), (MixOp::Write, 0.1)]);
@@ -1199,12 +1299,21 @@ duration = "5s"
     #[test]
     fn open_loop_stages_and_distributions_parse() {
         let w = workload("rate = 100\nmax_in_flight = 32\nwarmup = \"5s\"\nstages = [{ duration = \"10s\", target = 1000 }, { duration = \"20s\", target = 1000 }]\nkeys = { prefix = \"user\", count = 1000, digits = 8, distribution = \"hotspot\", hot_data_fraction = 0.1 }\nmix = { scan = 0.95, insert = 0.05 }\nvalue_size = { min = 10, max = 100, distribution = \"zipfian\" }").unwrap();
-        assert_eq!((w.mode, w.rate, w.max_in_flight), (LoadMode::Open, 100.0, 32));
+        assert_eq!(
+            (w.mode, w.rate, w.max_in_flight),
+            (LoadMode::Open, 100.0, 32)
+        );
         assert_eq!(w.stages.len(), 2);
-        assert_eq!((w.timeline(), w.duration), (Duration::from_secs(30), Duration::from_secs(25)));
+        assert_eq!(
+            (w.timeline(), w.duration),
+            (Duration::from_secs(30), Duration::from_secs(25))
+        );
         assert_eq!(
             w.key_distribution,
-            KeyDistribution::Hotspot { data_fraction: 0.1, op_fraction: 0.8 }
+            KeyDistribution::Hotspot {
+                data_fraction: 0.1,
+                op_fraction: 0.8
+            }
         );
         assert_eq!(w.value_size, ValueSize::Zipfian { min: 10, max: 100 });
         assert_eq!(

@@ -230,13 +230,15 @@ impl TargetSpec {
 
     /// Resolves a target name; the error lists the names that exist.
     pub fn resolve(name: &str) -> Result<TargetSpec, String> {
-        LocalBackend::by_name(name).map(TargetSpec::local).ok_or_else(|| {
-            let known: Vec<_> = LocalBackend::ALL.iter().map(|b| b.name()).collect();
-            format!(
-                "unknown target `{name}`; known targets: {} (see `assay targets`)",
-                known.join(", ")
-            )
-        })
+        LocalBackend::by_name(name)
+            .map(TargetSpec::local)
+            .ok_or_else(|| {
+                let known: Vec<_> = LocalBackend::ALL.iter().map(|b| b.name()).collect();
+                format!(
+                    "unknown target `{name}`; known targets: {} (see `assay targets`)",
+                    known.join(", ")
+                )
+            })
     }
 }
 

@@ -64,8 +64,7 @@ impl fmt::Display for Threshold {
     }
 }
 
-const HELP: &str =
-    "write it as `p99(read) < 20ms`, `error_rate < 0.1%` or `throughput > 5000/s`";
+const HELP: &str = "write it as `p99(read) < 20ms`, `error_rate < 0.1%` or `throughput > 5000/s`";
 
 impl Threshold {
     pub fn parse(src: &str) -> Result<Threshold, String> {
@@ -125,10 +124,12 @@ impl Threshold {
             }
         };
         let limit = match metric {
-            Metric::Latency { .. } => parse_duration_ns(rhs)
-                .ok_or_else(|| format!("threshold `{src}`: `{rhs}` is not a duration like 20ms, 1.5s or 500us"))?,
-            Metric::ErrorRate { .. } => parse_rate(rhs)
-                .ok_or_else(|| format!("threshold `{src}`: `{rhs}` is not a rate like 0.1% or 0.001"))?,
+            Metric::Latency { .. } => parse_duration_ns(rhs).ok_or_else(|| {
+                format!("threshold `{src}`: `{rhs}` is not a duration like 20ms, 1.5s or 500us")
+            })?,
+            Metric::ErrorRate { .. } => parse_rate(rhs).ok_or_else(|| {
+                format!("threshold `{src}`: `{rhs}` is not a rate like 0.1% or 0.001")
+            })?,
             Metric::Throughput { .. } => rhs
                 .strip_suffix("/s")
                 .unwrap_or(rhs)
@@ -215,7 +216,13 @@ mod tests {
 
     #[test]
     fn bad_thresholds_say_how_to_fix_them() {
-        for bad in ["p99(read) 20ms", "p99(reed) < 20ms", "latency < 2s", "p99 < fast", "error_rate < 150%"] {
+        for bad in [
+            "p99(read) 20ms",
+            "p99(reed) < 20ms",
+            "latency < 2s",
+            "p99 < fast",
+            "error_rate < 150%",
+        ] {
             let err = Threshold::parse(bad).unwrap_err();
             assert!(err.contains(bad), "{err}");
         }

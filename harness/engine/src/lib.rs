@@ -1,14 +1,24 @@
 //! Load generation and recording. The engine runs a scenario's steps and workload
-//! against one `Driver`: N clients issue portable ops, every op is recorded as an
-//! invoke/complete pair in the history and its latency in a histogram per op × outcome.
+//! against one `Driver`: clients issue portable ops, every op is recorded (history
+//! invoke/complete pairs when asked, latency from the intended start and service time in
+//! HdrHistograms per op × outcome, a 1 s interval series), closed loop or open loop.
 //!
 //! The engine knows nothing of backends (it sees only `dyn Driver`) and judges nothing:
 //! verdicts are the check crate's. It does decide when a run cannot go on — an abort
 //! (Ctrl-C) or a backend that stopped answering — and says why.
 
+pub mod consistency;
+pub mod generate;
+mod live;
 pub mod memory;
+pub mod null;
 mod recorder;
 mod run;
+pub mod schedule;
+mod workload;
 
+pub use live::{LiveSnapshot, LiveStats};
+pub use null::NullDriver;
 pub use recorder::ClientRecorder;
 pub use run::{run_scenario, AbortSignal, EngineOptions, HealthProbe, PhaseStats, ScenarioRun};
+pub use workload::{WorkloadStats, LATE_AFTER};

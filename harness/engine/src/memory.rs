@@ -57,12 +57,15 @@ fn record(key: &str, row: &Row) -> Record {
 impl State {
     fn apply(&mut self, op: &Op) -> OpResult {
         let table_missing = |t: &str| {
-            OpResult::error(ErrorClass::InvalidRequest, format!("table `{t}` does not exist"))
+            OpResult::error(
+                ErrorClass::InvalidRequest,
+                format!("table `{t}` does not exist"),
+            )
         };
         match op {
-            Op::Batch { ops } => {
-                OpResult::ok(OpValue::Results(ops.iter().map(|o| self.apply(o)).collect()))
-            }
+            Op::Batch { ops } => OpResult::ok(OpValue::Results(
+                ops.iter().map(|o| self.apply(o)).collect(),
+            )),
             Op::Txn { ops } => {
                 let before = self.rows.clone();
                 let mut results = Vec::with_capacity(ops.len());

@@ -25,7 +25,14 @@ impl ClientRecorder {
         self.run_start.elapsed().as_nanos() as u64
     }
 
-    pub fn invoke(&mut self, op_id: u64, step: &str, op: &Op, intended_start_ns: u64, start_ns: u64) {
+    pub fn invoke(
+        &mut self,
+        op_id: u64,
+        step: &str,
+        op: &Op,
+        intended_start_ns: u64,
+        start_ns: u64,
+    ) {
         self.events.push(HistoryEvent::Invoke {
             op_id,
             client: self.client,

@@ -1,11 +1,11 @@
 //! Running one scenario: its steps in order (each by its own number of clients), then
-//! its closed-loop workload, all bounded in time and count.
+//! its workload (see `workload`), all bounded in time and count.
 
+use crate::live::LiveStats;
 use crate::recorder::ClientRecorder;
-use assay_core::scenario::{Step, Workload};
-use assay_core::{Driver, ErrorClass, HistoryEvent, LatencyHistograms, Op, OpKind, OpResult, Scenario};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use crate::workload::{self, WorkloadStats};
+use assay_core::scenario::Step;
+use assay_core::{Driver, ErrorClass, HistoryEvent, LatencyHistograms, Op, OpResult, Scenario};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +55,13 @@ pub struct EngineOptions {
     /// which the backend is declared down even without a health probe.
     pub max_consecutive_connection_errors: u32,
     pub seed: u64,
+    /// After an abort (Ctrl-C), how long in-flight workload ops may still finish; past it
+    /// they are abandoned (their invoke stays in the history without a completion).
+    pub drain_grace: Duration,
+    /// Worker tasks for a workload (0: one per CPU). Each owns its recorder.
+    pub workers: usize,
+    /// Live figures for a progress display.
+    pub live: Option<Arc<LiveStats>>,
 }
 
 impl Default for EngineOptions {
@@ -64,6 +71,9 @@ impl Default for EngineOptions {
             health: None,
             max_consecutive_connection_errors: 20,
             seed: 0x5eed,
+            drain_grace: Duration::from_secs(5),
+            workers: 0,
+            live: None,
         }
     }
 }
@@ -87,6 +97,8 @@ pub struct ScenarioRun {
     pub elapsed: Duration,
     /// Set when the run stopped early, with the reason.
     pub aborted: Option<String>,
+    /// What the workload measured, when the scenario has one and it ran.
+    pub workload: Option<WorkloadStats>,
 }
 
 impl ScenarioRun {
@@ -95,34 +107,27 @@ impl ScenarioRun {
     }
 }
 
-struct Shared {
-    driver: Arc<dyn Driver>,
-    opts: EngineOptions,
-    abort: AbortSignal,
-    next_op_id: AtomicU64,
+pub(crate) struct Shared {
+    pub(crate) driver: Arc<dyn Driver>,
+    pub(crate) opts: EngineOptions,
+    pub(crate) abort: AbortSignal,
+    pub(crate) next_op_id: AtomicU64,
     consecutive_connection_errors: AtomicU32,
-    run_start: Instant,
+    pub(crate) run_start: Instant,
 }
 
 impl Shared {
-    /// Runs one op with the timeout, records it, and watches for a dead backend.
-    async fn issue(&self, rec: &mut ClientRecorder, step: &str, op: Op) {
-        let op_id = self.next_op_id.fetch_add(1, Ordering::Relaxed);
-        let start = rec.now_ns();
-        rec.invoke(op_id, step, &op, start, start);
-        let result = match tokio::time::timeout(self.opts.op_timeout, self.driver.execute(&op)).await {
-            Ok(r) => r,
-            Err(_) => OpResult::error(
-                ErrorClass::Timeout,
-                format!("no answer within {:?}", self.opts.op_timeout),
-            ),
-        };
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.run_start.elapsed().as_nanos() as u64
+    }
+
+    /// Watches results for a dead backend: a health probe's verdict, or too many
+    /// connection-class errors in a row.
+    pub(crate) fn watch(&self, result: &OpResult) {
         let connection_class = matches!(
             result.error_class(),
             Some(ErrorClass::Unavailable | ErrorClass::ConnectionLost | ErrorClass::Timeout)
         );
-        let last_error = result.error.as_ref().map(|e| e.message.clone());
-        rec.complete(op_id, &op, start, result);
         if connection_class {
             let n = self
                 .consecutive_connection_errors
@@ -133,12 +138,36 @@ impl Shared {
             } else if n >= self.opts.max_consecutive_connection_errors {
                 self.abort.abort(format!(
                     "backend stopped answering: {n} consecutive connection errors, last: {}",
-                    last_error.unwrap_or_default()
+                    result
+                        .error
+                        .as_ref()
+                        .map(|e| e.message.as_str())
+                        .unwrap_or_default()
                 ));
             }
-        } else {
-            self.consecutive_connection_errors.store(0, Ordering::Relaxed);
+        } else if self.consecutive_connection_errors.load(Ordering::Relaxed) != 0 {
+            // Only a write when there is something to reset: the op path stays free of
+            // stores to this shared line.
+            self.consecutive_connection_errors
+                .store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Runs one op with the timeout, records it, and watches for a dead backend.
+    async fn issue(&self, rec: &mut ClientRecorder, step: &str, op: Op) {
+        let op_id = self.next_op_id.fetch_add(1, Ordering::Relaxed);
+        let start = rec.now_ns();
+        rec.invoke(op_id, step, &op, start, start);
+        let result =
+            match tokio::time::timeout(self.opts.op_timeout, self.driver.execute(&op)).await {
+                Ok(r) => r,
+                Err(_) => OpResult::error(
+                    ErrorClass::Timeout,
+                    format!("no answer within {:?}", self.opts.op_timeout),
+                ),
+            };
+        self.watch(&result);
+        rec.complete(op_id, &op, start, result);
     }
 }
 
@@ -168,9 +197,34 @@ pub async fn run_scenario(
         phases.push(phase);
         history.extend(events);
     }
-    if let Some(workload) = &scenario.workload {
+    let mut workload_stats = None;
+    if let Some(w) = &scenario.workload {
+        if w.load && !abort.is_aborted() {
+            let started = Instant::now();
+            let (latencies, events, ops) = workload::load(&shared, w).await;
+            phases.push(PhaseStats {
+                name: "load".into(),
+                ops,
+                elapsed: started.elapsed(),
+                latencies,
+            });
+            history.extend(events);
+        }
         if !abort.is_aborted() {
-            let (phase, events) = run_workload(&shared, workload).await;
+            let out = workload::run(&shared, w).await;
+            phases.push(PhaseStats {
+                name: "workload".into(),
+                ops: out.stats.ops,
+                elapsed: out.stats.measured,
+                latencies: out.stats.latency.clone(),
+            });
+            history.extend(out.events);
+            workload_stats = Some(out.stats);
+        }
+    }
+    if let Some(c) = &scenario.consistency {
+        if !abort.is_aborted() {
+            let (phase, events) = crate::consistency::run(&shared, c).await;
             phases.push(phase);
             history.extend(events);
         }
@@ -187,18 +241,21 @@ pub async fn run_scenario(
         latencies,
         elapsed: shared.run_start.elapsed(),
         aborted: abort.reason(),
+        workload: workload_stats,
     }
 }
 
 fn event_time(e: &HistoryEvent) -> (u64, u64, u8) {
     match e {
-        HistoryEvent::Invoke { start_ns, op_id, .. } => (*start_ns, *op_id, 0),
+        HistoryEvent::Invoke {
+            start_ns, op_id, ..
+        } => (*start_ns, *op_id, 0),
         HistoryEvent::Complete { end_ns, op_id, .. } => (*end_ns, *op_id, 1),
     }
 }
 
 /// Joins client tasks and merges what they recorded into one phase.
-async fn gather(
+pub(crate) async fn gather(
     name: &str,
     started: Instant,
     handles: Vec<tokio::task::JoinHandle<ClientRecorder>>,
@@ -248,77 +305,4 @@ async fn run_step(shared: &Arc<Shared>, step: &Step) -> (PhaseStats, Vec<History
         }));
     }
     gather(&step.name, started, handles).await
-}
-
-async fn run_workload(shared: &Arc<Shared>, w: &Workload) -> (PhaseStats, Vec<HistoryEvent>) {
-    let started = Instant::now();
-    let deadline = started + w.duration;
-    let budget = Arc::new(AtomicU64::new(w.max_ops.unwrap_or(u64::MAX)));
-    let mix: Vec<(OpKind, f64)> = w.mix.iter().map(|(k, v)| (*k, *v)).collect();
-    let total_weight: f64 = mix.iter().map(|(_, v)| v).sum();
-    let mut handles = Vec::new();
-    for c in 0..w.clients {
-        let shared = shared.clone();
-        let w = w.clone();
-        let mix = mix.clone();
-        let budget = budget.clone();
-        handles.push(tokio::spawn(async move {
-            let mut rec = ClientRecorder::new(c, shared.run_start);
-            let mut rng = SmallRng::seed_from_u64(shared.opts.seed ^ (u64::from(c) << 32));
-            while Instant::now() < deadline && !shared.abort.is_aborted() {
-                // Claim one op from the shared budget; stop when it is spent.
-                if budget
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
-                    .is_err()
-                {
-                    break;
-                }
-                let op = workload_op(&w, &mix, total_weight, &mut rng);
-                shared.issue(&mut rec, "workload", op).await;
-            }
-            rec
-        }));
-    }
-    gather("workload", started, handles).await
-}
-
-fn workload_op(w: &Workload, mix: &[(OpKind, f64)], total: f64, rng: &mut SmallRng) -> Op {
-    let mut pick = rng.random::<f64>() * total;
-    let mut kind = mix[mix.len() - 1].0;
-    for (k, weight) in mix {
-        if pick < *weight {
-            kind = *k;
-            break;
-        }
-        pick -= weight;
-    }
-    let key = w.keys.key(rng.random_range(0..w.keys.count));
-    let table = w.table.clone();
-    let mut value = || {
-        let mut s = String::with_capacity(w.value_size);
-        while s.len() < w.value_size {
-            s.push(char::from(b'a' + rng.random_range(0..26u8)));
-        }
-        s
-    };
-    match kind {
-        OpKind::Write => Op::Write {
-            table,
-            key,
-            value: value(),
-        },
-        OpKind::InsertIfAbsent => Op::InsertIfAbsent {
-            table,
-            key,
-            value: value(),
-        },
-        OpKind::Delete => Op::Delete { table, key },
-        OpKind::Increment => Op::Increment { table, key, by: 1 },
-        // Validation admits only the kinds above and reads.
-        _ => Op::Read {
-            table,
-            key,
-            consistency: Default::default(),
-        },
-    }
 }

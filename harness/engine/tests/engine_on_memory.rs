@@ -59,7 +59,15 @@ async fn every_op_is_recorded_as_an_invoke_complete_pair() {
     let fails = run
         .history
         .iter()
-        .filter(|e| matches!(e, HistoryEvent::Complete { outcome: Outcome::Fail, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                HistoryEvent::Complete {
+                    outcome: Outcome::Fail,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(fails, 10);
     assert_eq!(run.latencies.count(None, &Outcome::ALL), 610);

@@ -301,7 +301,9 @@ impl Ctx<'_> {
         let mut uses: HashMap<(&str, &str), usize> = HashMap::new();
         for op in ops {
             if let Some(key) = op.key() {
-                *uses.entry((op.table().unwrap_or_default(), key)).or_default() += 1;
+                *uses
+                    .entry((op.table().unwrap_or_default(), key))
+                    .or_default() += 1;
             }
         }
         ops.iter()
@@ -338,7 +340,9 @@ impl Ctx<'_> {
                 // touches the key and a failed insert may fail everything.
                 let blind_insert = mode.atomic()
                     && matches!(op, Op::InsertIfAbsent { .. })
-                    && op.key().is_some_and(|k| uses.get(&(op.table().unwrap_or_default(), k)) == Some(&1));
+                    && op.key().is_some_and(|k| {
+                        uses.get(&(op.table().unwrap_or_default(), k)) == Some(&1)
+                    });
                 Step::Run {
                     op: op.clone(),
                     table,
