@@ -424,3 +424,53 @@ fn check_reads_jepsen_edn_and_writes_it_back() {
     ]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn consistency_scenarios_on_postgres_and_spanner() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "scenarios/consistency",
+        "--target",
+        "postgres,spanner-emulator",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for target in report["targets"].as_array().unwrap() {
+        for s in target["scenarios"].as_array().unwrap() {
+            let verdicts = s["consistency"].as_array().unwrap();
+            assert_eq!(verdicts.len(), 1, "{s}");
+            assert_eq!(
+                verdicts[0]["valid"], true,
+                "{}: {}",
+                target["name"], s["name"]
+            );
+            assert!(s["ops"].as_u64().unwrap() >= 1000, "{s}");
+        }
+    }
+    // The READ COMMITTED history is not serializable on PostgreSQL: the checker names what
+    // that level allows, with a cycle as evidence.
+    let history = dir.path().join("history.jsonl");
+    let out = run(&[
+        "check",
+        history.to_str().unwrap(),
+        "--model",
+        "serializable",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let rc = out
+        .stdout
+        .split("== ")
+        .find(|s| s.starts_with("postgres / list-append-read-committed"))
+        .expect("postgres read-committed section");
+    assert!(rc.contains("serializable: INVALID"), "{rc}");
+    assert!(rc.contains("G-single") || rc.contains("G2"), "{rc}");
+    assert!(rc.contains(" < rw < "), "a cycle as evidence: {rc}");
+}
