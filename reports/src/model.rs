@@ -153,6 +153,39 @@ pub struct ScenarioReport {
     /// One verdict per consistency model in the scenario's `checks`, with its evidence.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<assay_check::ConsistencyVerdict>,
+    /// For the Hermitage-style isolation suite: isolation level × anomaly, observed
+    /// against the database's documented behaviour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation_matrix: Option<assay_core::isolation::IsolationMatrix>,
+}
+
+impl ScenarioReport {
+    /// A report with nothing run yet: verdict `error` until something says otherwise.
+    pub fn new(name: &str, file: &str, sha256: &str, kind: &str) -> Self {
+        ScenarioReport {
+            name: name.to_string(),
+            file: file.to_string(),
+            sha256: sha256.to_string(),
+            kind: kind.to_string(),
+            verdict: Verdict::Error,
+            reason: None,
+            unsupported: Vec::new(),
+            ops: 0,
+            errors: 0,
+            elapsed_s: 0.0,
+            throughput_ops_per_s: 0.0,
+            latency: Vec::new(),
+            overall_latency: None,
+            steps: Vec::new(),
+            thresholds: Vec::new(),
+            request_units: None,
+            retries: 0,
+            error_classes: Default::default(),
+            workload: None,
+            consistency: Vec::new(),
+            isolation_matrix: None,
+        }
+    }
 }
 
 /// A workload's measured window: throughput, the open loop's schedule keeping, service

@@ -341,6 +341,7 @@ mod tests {
                     retries: 0,
                     error_classes: Default::default(),
                     consistency: Vec::new(),
+                    isolation_matrix: None,
                     workload: Some(WorkloadReport {
                         mode: "open".into(),
                         measured_s: 1.0,

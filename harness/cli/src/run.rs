@@ -8,7 +8,7 @@
 #[path = "progress.rs"]
 mod progress;
 
-use crate::load::{load_all, LoadedScenario};
+use crate::load::{load_all, LoadedIsolationTest, LoadedScenario};
 use crate::targets::{bring_up, connect, LiveTarget};
 use crate::{error_line, stdout_is_terminal, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
 use assay_check::{check_expectations, evaluate_thresholds, OpCounts};
@@ -147,8 +147,13 @@ pub async fn run_command(args: RunArgs) -> u8 {
     let abort = AbortSignal::default();
     spawn_interrupt_handler(abort.clone());
     status(&format!(
-        "run {run_id}: {} scenario(s) on {} target(s)",
+        "run {run_id}: {} scenario(s){} on {} target(s)",
         scenarios.len(),
+        if isolation_tests.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} isolation test(s)", isolation_tests.len())
+        },
         specs.len()
     ));
 
@@ -181,6 +186,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
 
     let mut targets = Vec::new();
     let mut recorded = Vec::new();
+    let mut matrices: Vec<(String, String)> = Vec::new();
     for (i, (spec, live)) in specs.iter().zip(live).enumerate() {
         let live = match live {
             Ok(l) => l,
@@ -227,6 +233,19 @@ pub async fn run_command(args: RunArgs) -> u8 {
             report.scenarios.push(scenario_report);
             recorded.extend(rec);
         }
+        if !isolation_tests.is_empty() && !abort.is_aborted() {
+            let r = run_isolation(&live, &isolation_tests).await;
+            status(&format!(
+                "{}: isolation suite → {}",
+                spec.name,
+                r.verdict.as_str()
+            ));
+            if let Some(m) = &r.isolation_matrix {
+                matrices.push((spec.name.clone(), m.to_string()));
+            }
+            report.verdict = report.verdict.worst(r.verdict);
+            report.scenarios.push(r);
+        }
         if report.backend_version.is_none() {
             report.backend_version = live.version.clone();
         }
@@ -259,6 +278,9 @@ pub async fn run_command(args: RunArgs) -> u8 {
             intervals: r.intervals.as_ref(),
         })
         .collect();
+    for (target, matrix) in &matrices {
+        println!("isolation matrix on {target}:\n{matrix}");
+    }
     print!("{}", render_table(&report, stdout_is_terminal()));
     match write_run(&run_dir, &report, &artifacts) {
         Ok(a) => println!("report: {}", a.report_json.display()),
@@ -311,6 +333,46 @@ fn status(line: &str) {
     eprintln!("assay: {line}");
 }
 
+/// Runs the Hermitage-style isolation tests at every level the target offers. Only the
+/// PostgreSQL wire family can run them; other targets report them unsupported.
+async fn run_isolation(live: &LiveTarget, tests: &[LoadedIsolationTest]) -> ScenarioReport {
+    let files: Vec<String> = tests.iter().map(|t| t.path.display().to_string()).collect();
+    let mut report = ScenarioReport::new("isolation", &files.join(", "), "", "isolation");
+    if live.spec.family != assay_core::Family::Postgres {
+        report.verdict = Verdict::Unsupported;
+        report.reason = Some(format!(
+            "unsupported: isolation tests are SQL sessions; {} is not a SQL target",
+            live.spec.name
+        ));
+        return report;
+    }
+    let started = std::time::Instant::now();
+    let parsed: Vec<_> = tests.iter().map(|t| t.test.clone()).collect();
+    match assay_driver_postgres::run_isolation_suite(
+        &live.endpoint,
+        &parsed,
+        &assay_driver_postgres::POSTGRES_ISOLATION_LEVELS,
+    )
+    .await
+    {
+        Ok(matrix) => {
+            report.elapsed_s = started.elapsed().as_secs_f64();
+            report.verdict = if matrix.passed() {
+                Verdict::Pass
+            } else {
+                report.reason = Some(format!(
+                    "failed: {} cell(s) differ from the documented behaviour",
+                    matrix.mismatches().len()
+                ));
+                Verdict::Fail
+            };
+            report.isolation_matrix = Some(matrix);
+        }
+        Err(e) => report.reason = Some(backend_failure(live, e.to_string())),
+    }
+    report
+}
+
 /// Teardown is bounded: a dead backend must not hang the end of the run.
 const TEARDOWN_BOUND: Duration = Duration::from_secs(60);
 
@@ -335,28 +397,12 @@ async fn run_one(
         drain_grace,
     } = knobs;
     let scenario = &loaded.scenario;
-    let mut report = ScenarioReport {
-        name: scenario.name.clone(),
-        file: loaded.path.display().to_string(),
-        sha256: loaded.sha256.clone(),
-        kind: format!("{:?}", scenario.kind).to_lowercase(),
-        verdict: Verdict::Error,
-        reason: None,
-        unsupported: Vec::new(),
-        ops: 0,
-        errors: 0,
-        elapsed_s: 0.0,
-        throughput_ops_per_s: 0.0,
-        latency: Vec::new(),
-        overall_latency: None,
-        steps: Vec::new(),
-        thresholds: Vec::new(),
-        request_units: None,
-        retries: 0,
-        error_classes: BTreeMap::new(),
-        workload: None,
-        consistency: Vec::new(),
-    };
+    let mut report = ScenarioReport::new(
+        &scenario.name,
+        &loaded.path.display().to_string(),
+        &loaded.sha256,
+        &format!("{:?}", scenario.kind).to_lowercase(),
+    );
     let config = DriverConfig {
         namespace,
         op_timeout,

@@ -474,3 +474,41 @@ fn consistency_scenarios_on_postgres_and_spanner() {
     assert!(rc.contains("G-single") || rc.contains("G2"), "{rc}");
     assert!(rc.contains(" < rw < "), "a cycle as evidence: {rc}");
 }
+
+#[test]
+fn isolation_suite_prints_and_stores_the_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "scenarios/conformance/isolation",
+        "--target",
+        "postgres",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("anomaly    read_committed  repeatable_read  serializable"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("G2-item    occurs          occurs           prevented"),
+        "{}",
+        out.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let s = &report["targets"][0]["scenarios"][0];
+    assert_eq!(s["name"], "isolation");
+    assert!(
+        s["isolation_matrix"]["rows"].as_array().unwrap().len() >= 10,
+        "{s}"
+    );
+}
