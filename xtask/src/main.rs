@@ -15,7 +15,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  run [--suite default|throughput] [--release] [--target LIST]
+  run [--suite default|throughput|consistency|isolation] [--release] [--target LIST]
         build Assay, start every local backend, run the suite, write the report,
         print its path, stop everything (throughput: YCSB A–F, TPC-B-like, open loop;
         default targets postgres,dynamodb-dynalite)
@@ -126,9 +126,12 @@ fn cmd_run(args: &[String]) -> u8 {
     let (scenarios, default_targets): (Vec<&str>, &str) = match suite.as_str() {
         "default" => (vec!["scenarios/smoke.toml"], LOCAL_TARGETS),
         "throughput" => (vec!["scenarios/throughput"], THROUGHPUT_TARGETS),
+        // Targets whose transactions can mix reads and appends; the checkers judge them.
+        "consistency" => (vec!["scenarios/consistency"], "postgres,spanner-emulator"),
+        "isolation" => (vec!["scenarios/conformance/isolation"], "postgres"),
         other => {
             eprintln!(
-                "xtask: error: unknown suite `{other}`; use --suite default or --suite throughput"
+                "xtask: error: unknown suite `{other}`; use --suite default, throughput, consistency or isolation"
             );
             return 2;
         }
