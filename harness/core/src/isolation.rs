@@ -14,7 +14,7 @@
 //! statements from finished ones); this module turns what it observed into a verdict with
 //! evidence, and a difference from the expected verdict into a failed cell.
 
-use crate::scenario::{line_col, ScenarioError};
+use crate::scenario::{from_toml, line_col, ScenarioError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -589,22 +589,6 @@ struct RawCondition {
     outcome: Option<StepOutcome>,
 }
 
-fn explain_toml_error(message: &str) -> String {
-    let message = message.trim_end();
-    let fix = if message.starts_with("unknown field") {
-        "; remove it or fix its spelling"
-    } else if message.starts_with("invalid type") {
-        "; change the value to that type"
-    } else if message.starts_with("missing field") {
-        "; add it"
-    } else if message.starts_with("unknown variant") {
-        "; use one of the listed values"
-    } else {
-        ""
-    };
-    format!("{message}{fix}")
-}
-
 /// Statements that would fight the runner, which begins each session's transaction itself.
 fn transaction_control(sql: &str) -> Option<&'static str> {
     let words: Vec<String> = sql
@@ -625,19 +609,8 @@ fn transaction_control(sql: &str) -> Option<&'static str> {
 }
 
 fn parse(src: &str, file: &str) -> Result<IsolationTest, ScenarioError> {
-    let at = |span: Range<usize>, message: String| {
-        let (line, col) = line_col(src, span.start);
-        ScenarioError {
-            file: file.to_string(),
-            line,
-            col,
-            message,
-        }
-    };
-    let raw: RawTest = toml::from_str(src).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        at(span, explain_toml_error(e.message()))
-    })?;
+    let at = |span: Range<usize>, message: String| ScenarioError::at(src, file, span, message);
+    let raw: RawTest = from_toml(src, file)?;
 
     if *raw.isolation_test.get_ref() != ISOLATION_FORMAT_VERSION {
         return Err(at(

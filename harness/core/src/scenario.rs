@@ -916,19 +916,8 @@ fn parse_workload(
 impl Scenario {
     /// Parses and validates scenario text; `file` only labels errors.
     pub fn parse(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        let at = |span: Range<usize>, message: String| {
-            let (line, col) = line_col(src, span.start);
-            ScenarioError {
-                file: file.to_string(),
-                line,
-                col,
-                message,
-            }
-        };
-        let raw: RawScenario = toml::from_str(src).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            at(span, explain_toml_error(e.message()))
-        })?;
+        let at = |span: Range<usize>, message: String| ScenarioError::at(src, file, span, message);
+        let raw: RawScenario = from_toml(src, file)?;
 
         if *raw.format.get_ref() != SCENARIO_FORMAT_VERSION {
             return Err(at(
@@ -1120,6 +1109,34 @@ impl Scenario {
             explicit_requires: raw.requires,
         })
     }
+}
+
+impl ScenarioError {
+    /// The error at the start of `span` in `src`.
+    pub fn at(src: &str, file: &str, span: Range<usize>, message: String) -> Self {
+        let (line, col) = line_col(src, span.start);
+        ScenarioError {
+            file: file.to_string(),
+            line,
+            col,
+            message,
+        }
+    }
+}
+
+/// Deserializes a TOML file strictly, locating any syntax or shape error.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    src: &str,
+    file: &str,
+) -> Result<T, ScenarioError> {
+    toml::from_str(src).map_err(|e| {
+        ScenarioError::at(
+            src,
+            file,
+            e.span().unwrap_or(0..0),
+            explain_toml_error(e.message()),
+        )
+    })
 }
 
 /// serde's messages are precise but terse; add the fix where we know it.
