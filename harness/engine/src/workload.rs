@@ -221,29 +221,13 @@ async fn run_work(
         }
     }
     let intended_ns = intended_ns.unwrap_or(start_ns);
+    // An insert also extends the keyspace the `latest` distribution draws from.
+    let is_insert = matches!(work, Work::Insert(_));
     match work {
-        Work::One(op) => {
+        Work::One(op) | Work::Insert(op) => {
             let result = execute(shared, &op).await;
             let end_ns = shared.now_ns();
-            Done {
-                client,
-                first: Some(Completed {
-                    op_id,
-                    kind: op.kind(),
-                    intended_ns,
-                    start_ns,
-                    end_ns,
-                    result,
-                    invoke: (not_before_ns.is_some() && history).then_some(op),
-                }),
-                second: None,
-                inserted: false,
-            }
-        }
-        Work::Insert(op) => {
-            let result = execute(shared, &op).await;
-            let end_ns = shared.now_ns();
-            let inserted = result.outcome == Outcome::Ok;
+            let inserted = is_insert && result.outcome == Outcome::Ok;
             Done {
                 client,
                 first: Some(Completed {
