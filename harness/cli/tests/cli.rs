@@ -38,6 +38,28 @@ fn write_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `assay run SCENARIOS --target TARGETS` into a fresh directory; asserts exit 0 and
+/// returns the output, the parsed `report.json` and the directory (kept alive).
+fn run_passing(scenarios: &str, targets: &str) -> (Output, serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        scenarios,
+        "--target",
+        targets,
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    let report = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap())
+        .expect("report.json parses");
+    (out, report, dir)
+}
+
 const GOOD: &str = r#"format = 1
 name = "tiny"
 kind = "conformance"
@@ -123,19 +145,9 @@ fn shipped_scenarios_validate() {
 
 #[test]
 fn smoke_passes_on_every_local_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "run",
+    let (out, report, dir) = run_passing(
         "scenarios/smoke.toml",
-        "--target",
         "postgres,spanner-emulator,dynamodb-moto,dynamodb-dynalite,cosmos-local",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
     );
     for target in [
         "postgres",
@@ -151,8 +163,6 @@ fn smoke_passes_on_every_local_target() {
             .unwrap_or_else(|| panic!("no row for {target}:\n{}", out.stdout));
         assert!(row.contains(" 4020 ") && row.ends_with("pass"), "{row}");
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["verdict"], "pass");
     assert_eq!(report["targets"].as_array().unwrap().len(), 5);
@@ -427,22 +437,7 @@ fn check_reads_jepsen_edn_and_writes_it_back() {
 
 #[test]
 fn consistency_scenarios_on_postgres_and_spanner() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "run",
-        "scenarios/consistency",
-        "--target",
-        "postgres,spanner-emulator",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let (_out, report, dir) = run_passing("scenarios/consistency", "postgres,spanner-emulator");
     for target in report["targets"].as_array().unwrap() {
         for s in target["scenarios"].as_array().unwrap() {
             let verdicts = s["consistency"].as_array().unwrap();
@@ -477,20 +472,7 @@ fn consistency_scenarios_on_postgres_and_spanner() {
 
 #[test]
 fn isolation_suite_prints_and_stores_the_matrix() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "run",
-        "scenarios/conformance/isolation",
-        "--target",
-        "postgres",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    let (out, report, _dir) = run_passing("scenarios/conformance/isolation", "postgres");
     assert!(
         out.stdout
             .contains("anomaly    read_committed  repeatable_read  serializable"),
@@ -503,8 +485,6 @@ fn isolation_suite_prints_and_stores_the_matrix() {
         "{}",
         out.stdout
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     let s = &report["targets"][0]["scenarios"][0];
     assert_eq!(s["name"], "isolation");
     assert!(
