@@ -2,6 +2,7 @@
 
 use crate::op::{Consistency, Op, OpKind, OpResult};
 use crate::scenario::TableSpec;
+use crate::native::{NativeOutcome, NativeStep};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -226,7 +227,17 @@ pub trait Driver: Send + Sync {
 
     async fn execute(&self, op: &Op) -> OpResult;
 
-    /// Remove everything `setup` created. Safe to call after a partial setup.
+    /// Run a backend-specific conformance step of this driver's family. Whatever it
+    /// creates is namespaced like `setup`'s tables and removed by `teardown`.
+    async fn native(&self, step: &NativeStep) -> NativeOutcome {
+        NativeOutcome::unsupported(format!(
+            "the {} driver has no native check `{}`",
+            self.family(),
+            step.check
+        ))
+    }
+
+    /// Remove everything `setup` (and `native`) created. Safe to call after a partial setup.
     async fn teardown(&self) -> Result<(), DriverError>;
 }
 

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod history;
 pub mod isolation;
 pub mod metrics;
+pub mod native;
 pub mod op;
 pub mod scenario;
 pub mod target;
@@ -17,6 +18,7 @@ pub mod threshold;
 pub use driver::{Capabilities, Capability, Driver, DriverConfig, DriverError, DriverErrorKind};
 pub use history::{HistoryEvent, HistoryLine};
 pub use metrics::LatencyHistograms;
+pub use native::{Measurement, NativeOutcome, NativeStep, NativeVerdict};
 pub use op::{
     Consistency, ErrorClass, Op, OpError, OpKind, OpMeta, OpResult, OpValue, Outcome, Record,
 };

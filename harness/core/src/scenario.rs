@@ -6,6 +6,7 @@
 
 use crate::driver::Capability;
 use crate::isolation::IsolationLevel;
+use crate::native::NativeStep;
 use crate::op::{Consistency, Op, OpKind, Outcome};
 use crate::threshold::{parse_duration_ns, Threshold};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,8 @@ pub struct Scenario {
     pub kind: ScenarioKind,
     pub tables: Vec<TableSpec>,
     pub steps: Vec<Step>,
+    /// Backend-specific steps, each placed after `after` portable steps.
+    pub native: Vec<NativeStep>,
     pub workload: Option<Workload>,
     pub checks: Vec<CheckKind>,
     pub thresholds: Vec<Threshold>,
@@ -129,6 +132,10 @@ pub struct Step {
     pub consistency: Consistency,
     pub clients: u32,
     pub expect: Expect,
+    /// The behaviour the backend's documentation promises, for the fidelity matrix.
+    pub documented: Option<String>,
+    /// Where that is documented (a URL).
+    pub cite: Option<String>,
 }
 
 impl Step {
@@ -568,7 +575,13 @@ struct RawSetup {
 #[serde(deny_unknown_fields)]
 struct RawStep {
     name: String,
-    op: Spanned<String>,
+    op: Option<Spanned<String>>,
+    /// `family.check` of a backend-specific step (see `native`).
+    native: Option<Spanned<String>>,
+    params: Option<toml::Table>,
+    documented: Option<String>,
+    cite: Option<String>,
+    timeout: Option<Spanned<String>>,
     table: Option<Spanned<String>>,
     key: Option<String>,
     keys: Option<KeyRange>,
@@ -579,7 +592,7 @@ struct RawStep {
     consistency: Consistency,
     #[serde(default = "one")]
     clients: u32,
-    expect: Expect,
+    expect: Option<Expect>,
 }
 
 fn one() -> u32 {
@@ -672,6 +685,74 @@ fn parse_span_duration(
                 ),
             )
         })
+}
+
+/// Default bound on one native step.
+const NATIVE_STEP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A `native = "family.check"` step: its name split, params as JSON, and the documented
+/// behaviour and citation it must carry.
+#[allow(clippy::too_many_arguments)]
+fn parse_native_step(
+    native: Spanned<String>,
+    name: String,
+    params: Option<toml::Table>,
+    documented: Option<String>,
+    cite: Option<String>,
+    timeout: Option<Spanned<String>>,
+    after: usize,
+    at: At<'_>,
+) -> Result<NativeStep, ScenarioError> {
+    let (family, check) = match native.get_ref().split_once('.') {
+        Some((f, c)) if !f.is_empty() && !c.is_empty() => (f.to_string(), c.to_string()),
+        _ => {
+            return Err(at(
+                native.span(),
+                format!(
+                    "native = \"{}\" is not `family.check`; write e.g. \"dynamodb.gsi_query\"",
+                    native.get_ref()
+                ),
+            ))
+        }
+    };
+    let documented = documented.filter(|d| !d.trim().is_empty()).ok_or_else(|| {
+        at(
+            native.span(),
+            format!("step `{name}`: add `documented = \"...\"`, the behaviour the backend's documentation promises"),
+        )
+    })?;
+    let cite = cite
+        .filter(|c| c.starts_with("https://") || c.starts_with("http://"))
+        .ok_or_else(|| {
+            at(
+                native.span(),
+                format!("step `{name}`: add `cite = \"https://...\"`, where that behaviour is documented"),
+            )
+        })?;
+    let timeout = match timeout {
+        None => NATIVE_STEP_TIMEOUT,
+        Some(t) => parse_duration_ns(t.get_ref())
+            .filter(|ns| *ns > 0.0)
+            .map(|ns| Duration::from_nanos(ns as u64))
+            .ok_or_else(|| {
+                at(
+                    t.span(),
+                    format!("`{}` is not a duration; write e.g. \"60s\"", t.get_ref()),
+                )
+            })?,
+    };
+    let params = serde_json::to_value(params.unwrap_or_default())
+        .map_err(|e| at(native.span(), format!("step `{name}`: params: {e}")))?;
+    Ok(NativeStep {
+        name,
+        family,
+        check,
+        params,
+        documented,
+        cite,
+        timeout,
+        after,
+    })
 }
 
 fn parse_workload(
@@ -929,7 +1010,9 @@ impl Scenario {
             ));
         }
         if raw.setup.tables.is_empty()
-            && (!raw.steps.is_empty() || raw.workload.is_some() || raw.consistency.is_some())
+            && (raw.steps.iter().any(|s| s.get_ref().native.is_none())
+                || raw.workload.is_some()
+                || raw.consistency.is_some())
         {
             return Err(at(
                 0..0,
@@ -954,23 +1037,54 @@ impl Scenario {
         };
 
         let mut steps = Vec::with_capacity(raw.steps.len());
+        let mut native = Vec::new();
         for spanned in raw.steps {
             let span = spanned.span();
             let s = spanned.into_inner();
-            let op = OpKind::parse(s.op.get_ref()).ok_or_else(|| {
+            let taken = |name: &str, steps: &[Step], native: &[NativeStep]| {
+                name == "workload"
+                    || steps.iter().any(|p| p.name == name)
+                    || native.iter().any(|p| p.name == name)
+            };
+            if taken(&s.name, &steps, &native) {
+                return Err(at(span, format!("step name `{}` is used twice (or is the reserved name `workload`); give every step its own name", s.name)));
+            }
+            let (op_name, expect) = match (s.op, s.native, s.expect) {
+                (None, Some(n), None) => {
+                    native.push(parse_native_step(n, s.name, s.params, s.documented, s.cite, s.timeout, steps.len(), &at)?);
+                    continue;
+                }
+                (Some(_), Some(n), _) => {
+                    return Err(at(n.span(), format!("step `{}`: give either `op` (a portable step) or `native` (a backend-specific one), not both", s.name)))
+                }
+                (None, Some(_), Some(_)) => {
+                    return Err(at(span, format!("step `{}`: a native step says what it checks in `documented`; remove `expect`", s.name)))
+                }
+                (Some(op), None, Some(expect)) => (op, expect),
+                (Some(_), None, None) => {
+                    return Err(at(span, format!("step `{}`: add `expect = {{ outcome = \"ok\" }}` (what every op must return)", s.name)))
+                }
+                (None, None, _) => {
+                    return Err(at(span, format!("step `{}`: add `op = \"read\"` (a portable op) or `native = \"family.check\"`", s.name)))
+                }
+            };
+            if s.params.is_some() || s.timeout.is_some() {
+                return Err(at(span, format!("step `{}`: `params` and `timeout` belong to native steps; remove them", s.name)));
+            }
+            let op = OpKind::parse(op_name.get_ref()).ok_or_else(|| {
                 let known: Vec<_> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
                 at(
-                    s.op.span(),
+                    op_name.span(),
                     format!(
                         "unknown op `{}`; use one of {}",
-                        s.op.get_ref(),
+                        op_name.get_ref(),
                         known.join(", ")
                     ),
                 )
             })?;
             if matches!(op, OpKind::Batch | OpKind::Txn) {
                 return Err(at(
-                    s.op.span(),
+                    op_name.span(),
                     format!("op `{op}` needs several ops per request, which steps in format 1 cannot express; use single-key ops"),
                 ));
             }
@@ -999,7 +1113,7 @@ impl Scenario {
             if needs_value && s.value.is_none() {
                 return Err(at(span, format!("step `{}`: op `{op}` needs `value = \"...\"` (use {{i}} for the key index)", s.name)));
             }
-            if op != OpKind::Read && (s.expect.value.is_some() || s.expect.found.is_some()) {
+            if op != OpKind::Read && (expect.value.is_some() || expect.found.is_some()) {
                 return Err(at(
                     span,
                     format!(
@@ -1007,9 +1121,6 @@ impl Scenario {
                         s.name
                     ),
                 ));
-            }
-            if s.name == "workload" || steps.iter().any(|p: &Step| p.name == s.name) {
-                return Err(at(span, format!("step name `{}` is used twice (or is the reserved name `workload`); give every step its own name", s.name)));
             }
             if s.clients == 0 {
                 return Err(at(
@@ -1027,7 +1138,9 @@ impl Scenario {
                 element: s.element,
                 consistency: s.consistency,
                 clients: s.clients,
-                expect: s.expect,
+                expect,
+                documented: s.documented,
+                cite: s.cite,
             });
         }
 
@@ -1085,7 +1198,7 @@ impl Scenario {
             }
         };
         let checks = raw.checks.unwrap_or_else(|| vec![CheckKind::Expectations]);
-        if consistency.is_none() && steps.is_empty() && workload.is_none() {
+        if consistency.is_none() && steps.is_empty() && native.is_empty() && workload.is_none() {
             return Err(at(
                 0..0,
                 "nothing to run: add [[steps]], a [workload] or a [consistency] section".into(),
@@ -1103,6 +1216,7 @@ impl Scenario {
             kind: raw.kind,
             tables: raw.setup.tables,
             steps,
+            native,
             workload,
             checks,
             thresholds,
@@ -1215,6 +1329,42 @@ expect = { outcome = "ok", value = "v-{i}" }
 
     fn err(src: &str) -> ScenarioError {
         Scenario::parse(src, "bad.toml").unwrap_err()
+    }
+
+    #[test]
+    fn native_steps_keep_their_place_params_and_citation() {
+        let src = format!(
+            "{SMOKE}\n[[steps]]\nname = \"gsi\"\nnative = \"dynamodb.gsi_query\"\nparams = {{ items = 20, index = \"by_v\" }}\ndocumented = \"a GSI query returns the matching items\"\ncite = \"https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html\"\ntimeout = \"30s\"\n"
+        );
+        let s = Scenario::parse(&src, "n.toml").unwrap();
+        assert_eq!(s.native.len(), 1);
+        let n = &s.native[0];
+        assert_eq!((n.family.as_str(), n.check.as_str()), ("dynamodb", "gsi_query"));
+        assert_eq!(n.after, s.steps.len());
+        assert_eq!(n.param_u64("items", 0), 20);
+        assert_eq!(n.param_str("index", ""), "by_v");
+        assert_eq!(n.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn native_steps_need_a_family_documented_behaviour_and_citation() {
+        let base = "format = 1\nname = \"n\"\nkind = \"conformance\"\n[[steps]]\nname = \"s\"\n";
+        let e = err(&format!("{base}native = \"gsi\"\ndocumented = \"d\"\ncite = \"https://x\"\n"));
+        assert!(e.message.contains("family.check"), "{}", e.message);
+        let e = err(&format!("{base}native = \"dynamodb.gsi\"\ncite = \"https://x\"\n"));
+        assert!(e.message.contains("documented"), "{}", e.message);
+        let e = err(&format!("{base}native = \"dynamodb.gsi\"\ndocumented = \"d\"\n"));
+        assert!(e.message.contains("cite"), "{}", e.message);
+        let e = err(&format!("{base}native = \"dynamodb.gsi\"\nop = \"read\"\ndocumented = \"d\"\ncite = \"https://x\"\n"));
+        assert!(e.message.contains("not both"), "{}", e.message);
+        let e = err(&format!(
+            "{}documented = \"d\"\n",
+            base.replace("[[steps]]", "[[setup.tables]]\nname = \"kv\"\n[[steps]]")
+        ));
+        assert!(e.message.contains("native"), "{}", e.message);
+        // A native-only scenario needs no tables.
+        let ok = format!("{base}native = \"dynamodb.gsi\"\ndocumented = \"d\"\ncite = \"https://x\"\n");
+        assert_eq!(Scenario::parse(&ok, "n.toml").unwrap().native.len(), 1);
     }
 
     #[test]
