@@ -2,6 +2,7 @@
 //! CI systems show exactly which step failed and why.
 
 use crate::model::{RunReport, ScenarioReport, Verdict};
+use assay_core::NativeVerdict;
 use std::fmt::Write;
 
 pub(crate) fn escape(s: &str) -> String {
@@ -44,7 +45,7 @@ fn scenario_cases(target: &str, s: &ScenarioReport) -> Vec<Case> {
             });
             return cases;
         }
-        Verdict::Error if s.steps.is_empty() => {
+        Verdict::Error if s.steps.is_empty() && s.native_steps.is_empty() => {
             cases.push(Case {
                 class,
                 name: s.name.clone(),
@@ -79,6 +80,32 @@ fn scenario_cases(target: &str, s: &ScenarioReport) -> Vec<Case> {
             failure,
             error: None,
             skipped: None,
+        });
+    }
+    for n in &s.native_steps {
+        let detail = std::iter::once(n.observed.clone())
+            .chain(n.evidence.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (failure, error, skipped) = match n.verdict {
+            NativeVerdict::Pass => (None, None, None),
+            NativeVerdict::Deviates => (
+                Some(format!("documented: {}\nobserved: {detail}", n.documented)),
+                None,
+                None,
+            ),
+            NativeVerdict::Error => (None, Some(detail), None),
+            NativeVerdict::Unsupported | NativeVerdict::Unverified => {
+                (None, None, Some(format!("{}: {detail}", n.verdict)))
+            }
+        };
+        cases.push(Case {
+            class: class.clone(),
+            name: format!("step: {}", n.step),
+            seconds: n.elapsed_s,
+            failure,
+            error,
+            skipped,
         });
     }
     for t in &s.thresholds {

@@ -3,11 +3,13 @@
 //! the terminal. The report model is defined here; the CLI fills it in. This crate
 //! never talks to a backend.
 
+mod fidelity;
 mod junit;
 mod model;
 mod table;
 mod write;
 
+pub use fidelity::render_terminal as render_fidelity;
 pub use model::*;
 pub use table::render_table;
 pub use write::{write_run, RunArtifacts, ScenarioArtifacts};

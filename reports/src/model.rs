@@ -3,7 +3,9 @@
 
 use assay_check::{StepVerdict, ThresholdResult};
 use assay_core::{Capability, LatencyHistograms, OpKind, Outcome};
+use assay_core::{Measurement, NativeVerdict};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
@@ -86,6 +88,9 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
     pub targets: Vec<TargetReport>,
+    /// For conformance scenarios: step × target → verdict, with what each target did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fidelity: Vec<FidelityMatrix>,
 }
 
 impl RunReport {
@@ -144,6 +149,12 @@ pub struct ScenarioReport {
     /// Sum of request units / capacity units the backend reported, when it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_units: Option<f64>,
+    /// The same, per op kind (RU for Cosmos DB, RCU + WCU for DynamoDB).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_units_by_op: BTreeMap<OpKind, f64>,
+    /// Backend-specific conformance steps, in the scenario's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub native_steps: Vec<NativeStepReport>,
     pub retries: u64,
     /// Ops grouped by error class, e.g. {"timeout": 3}.
     pub error_classes: std::collections::BTreeMap<String, u64>,
@@ -179,6 +190,8 @@ impl ScenarioReport {
             steps: Vec::new(),
             thresholds: Vec::new(),
             request_units: None,
+            request_units_by_op: BTreeMap::new(),
+            native_steps: Vec::new(),
             retries: 0,
             error_classes: Default::default(),
             workload: None,
@@ -291,5 +304,152 @@ impl LatencyRow {
         let all = latencies.combined(None::<OpKind>, &Outcome::ALL);
         let overall = (!all.is_empty()).then(|| LatencyRow::from_histogram("all", "all", &all));
         (rows, overall)
+    }
+}
+
+/// One backend-specific conformance step as it ran on one target.
+#[derive(Clone, Debug, Serialize)]
+pub struct NativeStepReport {
+    pub step: String,
+    /// `family.check`.
+    pub native: String,
+    pub verdict: NativeVerdict,
+    pub observed: String,
+    pub documented: String,
+    pub cite: String,
+    /// How many portable steps of the file come before this one.
+    pub after_steps: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, f64>,
+    pub elapsed_s: f64,
+}
+
+/// A conformance scenario's steps (portable and native, in file order) × the targets it
+/// ran on: what each target did against what the documentation promises.
+#[derive(Clone, Debug, Serialize)]
+pub struct FidelityMatrix {
+    pub scenario: String,
+    pub targets: Vec<String>,
+    pub rows: Vec<FidelityRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FidelityRow {
+    pub step: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documented: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cite: Option<String>,
+    /// One cell per target, in `targets` order.
+    pub cells: Vec<FidelityCell>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FidelityCell {
+    pub verdict: NativeVerdict,
+    pub observed: String,
+}
+
+impl FidelityMatrix {
+    /// One matrix per scenario that has native steps or is of kind `conformance`, over
+    /// every target that ran it (a target that could not run it shows why in each cell).
+    pub fn from_targets(targets: &[TargetReport]) -> Vec<FidelityMatrix> {
+        let mut names: Vec<&str> = Vec::new();
+        for t in targets {
+            for s in &t.scenarios {
+                let conformance = s.kind == "conformance" || !s.native_steps.is_empty();
+                if conformance && !names.contains(&s.name.as_str()) {
+                    names.push(&s.name);
+                }
+            }
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let runs: Vec<(&TargetReport, &ScenarioReport)> = targets
+                    .iter()
+                    .filter_map(|t| t.scenarios.iter().find(|s| s.name == name).map(|s| (t, s)))
+                    .collect();
+                // The row order and texts come from the run with the most steps (a run
+                // that stopped early has fewer).
+                let template = runs
+                    .iter()
+                    .map(|(_, s)| *s)
+                    .max_by_key(|s| s.steps.len() + s.native_steps.len())
+                    .expect("a name comes from at least one run");
+                let rows = template_rows(template)
+                    .into_iter()
+                    .map(|(step, documented, cite)| FidelityRow {
+                        cells: runs.iter().map(|(_, s)| cell(s, &step)).collect(),
+                        step,
+                        documented,
+                        cite,
+                    })
+                    .collect();
+                FidelityMatrix {
+                    scenario: name.to_string(),
+                    targets: runs.iter().map(|(t, _)| t.name.clone()).collect(),
+                    rows,
+                }
+            })
+            .collect()
+    }
+}
+
+/// (step, documented, cite) in file order: native steps sit after `after_steps` portable ones.
+fn template_rows(s: &ScenarioReport) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut rows = Vec::new();
+    let mut native = s.native_steps.iter().peekable();
+    for i in 0..=s.steps.len() {
+        while let Some(n) = native.next_if(|n| n.after_steps <= i) {
+            rows.push((
+                n.step.clone(),
+                Some(n.documented.clone()),
+                Some(n.cite.clone()),
+            ));
+        }
+        if let Some(p) = s.steps.get(i) {
+            rows.push((p.step.clone(), p.documented.clone(), p.cite.clone()));
+        }
+    }
+    rows
+}
+
+fn cell(s: &ScenarioReport, step: &str) -> FidelityCell {
+    if let Some(n) = s.native_steps.iter().find(|n| n.step == step) {
+        return FidelityCell {
+            verdict: n.verdict,
+            observed: n.observed.clone(),
+        };
+    }
+    if let Some(p) = s.steps.iter().find(|p| p.step == step) {
+        let observed = match p.examples.first() {
+            Some(m) => format!(
+                "{} of {} ops did not match; e.g. key {}: expected {}, observed {}",
+                p.mismatches, p.planned, m.key, m.expected, m.observed
+            ),
+            None if p.completed < p.planned => {
+                format!("{} of {} ops completed", p.completed, p.planned)
+            }
+            None => format!("{} ops as expected", p.completed),
+        };
+        let verdict = if p.passed && p.completed == p.planned {
+            NativeVerdict::Pass
+        } else {
+            NativeVerdict::Deviates
+        };
+        return FidelityCell { verdict, observed };
+    }
+    let (verdict, observed) = match s.verdict {
+        Verdict::Unsupported => (NativeVerdict::Unsupported, s.reason.clone()),
+        _ => (NativeVerdict::Error, s.reason.clone()),
+    };
+    FidelityCell {
+        verdict,
+        observed: observed.unwrap_or_else(|| "did not run".into()),
     }
 }

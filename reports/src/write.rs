@@ -35,6 +35,8 @@ pub struct RunArtifacts {
     pub junit_xml: PathBuf,
     pub history_jsonl: PathBuf,
     pub hlogs: Vec<PathBuf>,
+    /// Written when the run had conformance scenarios.
+    pub fidelity_md: Option<PathBuf>,
 }
 
 pub fn write_run(
@@ -49,6 +51,14 @@ pub fn write_run(
 
     let summary_md = dir.join("summary.md");
     std::fs::write(&summary_md, summary(report))?;
+
+    let fidelity_md = if report.fidelity.is_empty() {
+        None
+    } else {
+        let path = dir.join("fidelity.md");
+        std::fs::write(&path, crate::fidelity::render_markdown(&report.fidelity))?;
+        Some(path)
+    };
 
     let junit_xml = dir.join("junit.xml");
     std::fs::write(&junit_xml, junit::render(report))?;
@@ -81,6 +91,7 @@ pub fn write_run(
         junit_xml,
         history_jsonl,
         hlogs,
+        fidelity_md,
     })
 }
 
@@ -232,6 +243,47 @@ fn summary(report: &RunReport) -> String {
                     }
                 }
             }
+            if !s.native_steps.is_empty() {
+                md.push_str("| step | check | result | observed |\n|---|---|---|---|\n");
+                for n in &s.native_steps {
+                    let _ = writeln!(
+                        md,
+                        "| {} | `{}` | {} | {} |",
+                        n.step,
+                        n.native,
+                        n.verdict,
+                        n.observed.replace('|', "\\|")
+                    );
+                }
+                md.push('\n');
+                for n in &s.native_steps {
+                    for m in &n.measurements {
+                        let _ = writeln!(
+                            md,
+                            "- `{}` {}: {} samples, p50 {}, p99 {}, max {}",
+                            n.step,
+                            m.name,
+                            m.count,
+                            format_ns(m.p50_us as f64 * 1e3),
+                            format_ns(m.p99_us as f64 * 1e3),
+                            format_ns(m.max_us as f64 * 1e3)
+                        );
+                    }
+                }
+            }
+            if !s.request_units_by_op.is_empty() {
+                let per_op: Vec<String> = s
+                    .request_units_by_op
+                    .iter()
+                    .map(|(op, ru)| format!("{op} {ru:.1}"))
+                    .collect();
+                let _ = writeln!(
+                    md,
+                    "Request units: {:.1} in all ({}).\n",
+                    s.request_units.unwrap_or_default(),
+                    per_op.join(", ")
+                );
+            }
             if let Some(w) = &s.workload {
                 let _ = write!(
                     md,
@@ -299,7 +351,8 @@ mod tests {
         lat.record(OpKind::Write, Outcome::Ok, 2_000_000);
         lat.record(OpKind::Write, Outcome::Ok, 4_000_000);
         let (latency, overall_latency) = LatencyRow::table(&lat);
-        RunReport {
+        let mut r = RunReport {
+            fidelity: Vec::new(),
             schema_version: REPORT_SCHEMA_VERSION,
             run_id: "r1".into(),
             assay_version: "0.1.0".into(),
@@ -337,7 +390,21 @@ mod tests {
                         observed_display: "4.00ms".into(),
                         passed: false,
                     }],
-                    request_units: None,
+                    request_units: Some(3.0),
+                    request_units_by_op: [(OpKind::Write, 3.0)].into_iter().collect(),
+                    native_steps: vec![NativeStepReport {
+                        step: "gsi lag".into(),
+                        native: "dynamodb.gsi_propagation_lag".into(),
+                        verdict: assay_core::NativeVerdict::Unsupported,
+                        observed: "CreateTable with a GSI: ValidationException".into(),
+                        documented: "GSIs are updated asynchronously".into(),
+                        cite: "https://docs.aws.amazon.com/gsi".into(),
+                        after_steps: 0,
+                        evidence: vec![],
+                        measurements: vec![],
+                        counters: Default::default(),
+                        elapsed_s: 0.1,
+                    }],
                     retries: 0,
                     error_classes: Default::default(),
                     consistency: Vec::new(),
@@ -359,7 +426,9 @@ mod tests {
                     }),
                 }],
             }],
-        }
+        };
+        r.fidelity = FidelityMatrix::from_targets(&r.targets);
+        r
     }
 
     #[test]
@@ -424,6 +493,16 @@ mod tests {
         assert!(junit.contains("smoke &lt;&amp;&gt;"), "{junit}");
         assert!(junit.contains("failures=\"1\""), "{junit}");
         assert!(junit.contains("observed 4.00ms"), "{junit}");
+        assert!(junit.contains("skipped"), "native unsupported step is skipped: {junit}");
+        assert_eq!(json["fidelity"][0]["rows"][0]["cells"][0]["verdict"], "unsupported");
+        assert_eq!(
+            json["targets"][0]["scenarios"][0]["request_units_by_op"]["write"],
+            3.0
+        );
+        let fidelity = std::fs::read_to_string(a.fidelity_md.as_ref().unwrap()).unwrap();
+        assert!(fidelity.contains("| gsi lag | unsupported |"), "{fidelity}");
+        let summary = std::fs::read_to_string(&a.summary_md).unwrap();
+        assert!(summary.contains("Request units: 3.0 in all (write 3.0)"), "{summary}");
         let hlog = std::fs::read_to_string(&a.hlogs[0]).unwrap();
         assert_eq!(
             hlog.matches("Tag=write.ok,").count(),

@@ -28,6 +28,11 @@ pub struct StepVerdict {
     pub mismatches: u64,
     pub examples: Vec<Mismatch>,
     pub passed: bool,
+    /// The documented behaviour the step checks, when the scenario cites one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documented: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cite: Option<String>,
 }
 
 /// Ops and errors per op kind. An error is an outcome other than `ok` that the step did
@@ -119,6 +124,8 @@ pub fn check_expectations(scenario: &Scenario, history: &[HistoryEvent]) -> Expe
             mismatches: 0,
             examples: Vec::new(),
             passed: true,
+            documented: s.documented.clone(),
+            cite: s.cite.clone(),
         })
         .collect();
     let mut by_op: BTreeMap<OpKind, OpCounts> = BTreeMap::new();

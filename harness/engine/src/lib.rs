@@ -20,5 +20,7 @@ mod workload;
 pub use live::{LiveSnapshot, LiveStats};
 pub use null::NullDriver;
 pub use recorder::ClientRecorder;
-pub use run::{run_scenario, AbortSignal, EngineOptions, HealthProbe, PhaseStats, ScenarioRun};
+pub use run::{
+    run_scenario, AbortSignal, EngineOptions, HealthProbe, NativeStepRun, PhaseStats, ScenarioRun,
+};
 pub use workload::{WorkloadStats, LATE_AFTER};

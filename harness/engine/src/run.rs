@@ -6,6 +6,7 @@ use crate::recorder::ClientRecorder;
 use crate::workload::{self, WorkloadStats};
 use assay_core::scenario::Step;
 use assay_core::{Driver, ErrorClass, HistoryEvent, LatencyHistograms, Op, OpResult, Scenario};
+use assay_core::{NativeOutcome, NativeStep};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,6 +100,16 @@ pub struct ScenarioRun {
     pub aborted: Option<String>,
     /// What the workload measured, when the scenario has one and it ran.
     pub workload: Option<WorkloadStats>,
+    /// The backend-specific steps that ran, in order.
+    pub native: Vec<NativeStepRun>,
+}
+
+/// One backend-specific step and what the driver observed.
+#[derive(Clone, Debug)]
+pub struct NativeStepRun {
+    pub step: NativeStep,
+    pub outcome: NativeOutcome,
+    pub elapsed: Duration,
 }
 
 impl ScenarioRun {
@@ -189,7 +200,18 @@ pub async fn run_scenario(
     });
     let mut phases = Vec::new();
     let mut history = Vec::new();
-    for step in &scenario.steps {
+    let mut native = Vec::new();
+    let mut pending_native = scenario.native.iter().peekable();
+    for i in 0..=scenario.steps.len() {
+        while let Some(n) = pending_native.next_if(|n| n.after <= i) {
+            if abort.is_aborted() {
+                break;
+            }
+            native.push(run_native(&shared, n).await);
+        }
+        let Some(step) = scenario.steps.get(i) else {
+            break;
+        };
         if abort.is_aborted() {
             break;
         }
@@ -242,6 +264,32 @@ pub async fn run_scenario(
         elapsed: shared.run_start.elapsed(),
         aborted: abort.reason(),
         workload: workload_stats,
+        native,
+    }
+}
+
+/// Runs one backend-specific step on the driver of its family, bounded by its timeout.
+async fn run_native(shared: &Arc<Shared>, step: &NativeStep) -> NativeStepRun {
+    let started = Instant::now();
+    let family = shared.driver.family();
+    let outcome = if step.family != family {
+        NativeOutcome::unsupported(format!(
+            "a {} step; this target's driver is {family}",
+            step.family
+        ))
+    } else {
+        match tokio::time::timeout(step.timeout, shared.driver.native(step)).await {
+            Ok(outcome) => outcome,
+            Err(_) => NativeOutcome::error(format!(
+                "did not finish within {:?} (the step's timeout)",
+                step.timeout
+            )),
+        }
+    };
+    NativeStepRun {
+        step: step.clone(),
+        outcome,
+        elapsed: started.elapsed(),
     }
 }
 

@@ -67,8 +67,9 @@ pub struct WorkloadStats {
     pub offered_rate: Option<f64>,
     /// Measured ops by error class.
     pub error_classes: BTreeMap<ErrorClass, u64>,
-    /// Sum of request / capacity units the backend reported, when it does.
-    pub request_units: Option<f64>,
+    /// Request / capacity units the backend reported, per op kind (empty when it
+    /// reports none).
+    pub request_units: BTreeMap<OpKind, f64>,
     /// Retries drivers reported.
     pub retries: u64,
 }
@@ -306,7 +307,7 @@ struct WorkerRecorder {
     warmup_ops: u64,
     last_end_ns: u64,
     error_classes: BTreeMap<ErrorClass, u64>,
-    request_units: Option<f64>,
+    request_units: BTreeMap<OpKind, f64>,
     retries: u64,
     live: Option<Arc<LiveStats>>,
     live_interval: u64,
@@ -334,7 +335,7 @@ impl WorkerRecorder {
             warmup_ops: 0,
             last_end_ns: 0,
             error_classes: BTreeMap::new(),
-            request_units: None,
+            request_units: BTreeMap::new(),
             retries: 0,
             live: ctx.shared.opts.live.clone(),
             live_interval: 0,
@@ -403,7 +404,7 @@ impl WorkerRecorder {
                 *self.error_classes.entry(class).or_default() += 1;
             }
             if let Some(ru) = c.result.meta.request_units {
-                *self.request_units.get_or_insert(0.0) += ru;
+                *self.request_units.entry(c.kind).or_default() += ru;
             }
             self.retries += u64::from(c.result.meta.retries);
             self.publish(ctx, c.end_ns, latency, error);
@@ -649,7 +650,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, w: &Workload) -> PhaseOutput {
         warmup_ops: 0,
         offered_rate: None,
         error_classes: BTreeMap::new(),
-        request_units: None,
+        request_units: BTreeMap::new(),
         retries: 0,
     };
     let mut events = Vec::new();
@@ -671,8 +672,8 @@ pub(crate) async fn run(shared: &Arc<Shared>, w: &Workload) -> PhaseOutput {
             for (class, n) in rec.error_classes {
                 *stats.error_classes.entry(class).or_default() += n;
             }
-            if let Some(ru) = rec.request_units {
-                *stats.request_units.get_or_insert(0.0) += ru;
+            for (kind, ru) in rec.request_units {
+                *stats.request_units.entry(kind).or_default() += ru;
             }
             stats.retries += rec.retries;
             last_end = last_end.max(rec.last_end_ns);

@@ -93,3 +93,108 @@ async fn an_abort_stops_issuing() {
     assert_eq!(run.ops(), 0);
     assert_eq!(run.aborted.as_deref(), Some("interrupted (Ctrl-C)"));
 }
+
+/// A memory-backed driver with one native check (`memory.slow`) that sleeps, so the
+/// engine's ordering, family routing and timeout can be seen.
+struct WithNative(MemoryDriver);
+
+#[async_trait::async_trait]
+impl Driver for WithNative {
+    fn family(&self) -> &'static str {
+        "memory"
+    }
+    fn capabilities(&self) -> assay_core::Capabilities {
+        self.0.capabilities()
+    }
+    async fn setup(
+        &self,
+        tables: &[assay_core::scenario::TableSpec],
+    ) -> Result<(), assay_core::DriverError> {
+        self.0.setup(tables).await
+    }
+    async fn execute(&self, op: &assay_core::Op) -> assay_core::OpResult {
+        self.0.execute(op).await
+    }
+    async fn native(&self, step: &assay_core::NativeStep) -> assay_core::NativeOutcome {
+        let ms = step.param_u64("sleep_ms", 0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        assay_core::NativeOutcome::pass(format!("slept {ms} ms"))
+    }
+    async fn teardown(&self) -> Result<(), assay_core::DriverError> {
+        self.0.teardown().await
+    }
+}
+
+#[tokio::test]
+async fn native_steps_run_in_file_order_on_their_family_within_their_timeout() {
+    let src = r#"
+format = 1
+name = "native"
+kind = "conformance"
+[[setup.tables]]
+name = "kv"
+[[steps]]
+name = "first"
+native = "memory.slow"
+documented = "d"
+cite = "https://example.org/a"
+[[steps]]
+name = "write"
+op = "write"
+key = "k"
+value = "v"
+expect = { outcome = "ok" }
+[[steps]]
+name = "other family"
+native = "dynamodb.gsi_query"
+documented = "d"
+cite = "https://example.org/b"
+[[steps]]
+name = "too slow"
+native = "memory.slow"
+params = { sleep_ms = 5000 }
+timeout = "100ms"
+documented = "d"
+cite = "https://example.org/c"
+"#;
+    let s = Scenario::parse(src, "n.toml").unwrap();
+    let driver: Arc<dyn Driver> = Arc::new(WithNative(MemoryDriver::new()));
+    driver.setup(&s.tables).await.unwrap();
+    let run = run_scenario(
+        driver.clone(),
+        &s,
+        EngineOptions::default(),
+        AbortSignal::default(),
+    )
+    .await;
+    let names: Vec<&str> = run.native.iter().map(|n| n.step.name.as_str()).collect();
+    assert_eq!(names, ["first", "other family", "too slow"]);
+    assert_eq!(run.native[0].step.after, 0);
+    assert_eq!(
+        run.native[0].outcome.verdict,
+        assay_core::NativeVerdict::Pass
+    );
+    assert_eq!(
+        run.native[1].outcome.verdict,
+        assay_core::NativeVerdict::Unsupported
+    );
+    assert!(run.native[1]
+        .outcome
+        .observed
+        .contains("this target's driver is memory"));
+    assert_eq!(
+        run.native[2].outcome.verdict,
+        assay_core::NativeVerdict::Error
+    );
+    assert!(run.native[2].elapsed < Duration::from_secs(2));
+    // The portable step ran between the first and second native steps.
+    let write_start = run
+        .history
+        .iter()
+        .find_map(|e| match e {
+            HistoryEvent::Invoke { start_ns, .. } => Some(*start_ns),
+            _ => None,
+        })
+        .unwrap();
+    assert!(Duration::from_nanos(write_start) >= run.native[0].elapsed);
+}
