@@ -1,8 +1,8 @@
 //! The `Driver` trait: one implementation per backend family.
 
+use crate::native::{NativeOutcome, NativeStep};
 use crate::op::{Consistency, Op, OpKind, OpResult};
 use crate::scenario::TableSpec;
-use crate::native::{NativeOutcome, NativeStep};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -217,7 +217,11 @@ mod tests {
     fn measurements_summarise_durations_in_microseconds() {
         let m = Measurement::from_durations(
             "lag",
-            &[Duration::from_millis(1), Duration::from_millis(2), Duration::from_millis(100)],
+            &[
+                Duration::from_millis(1),
+                Duration::from_millis(2),
+                Duration::from_millis(100),
+            ],
         );
         assert_eq!(m.count, 3);
         assert!((999..=1001).contains(&m.p50_us) || (1999..=2001).contains(&m.p50_us));

@@ -1069,7 +1069,13 @@ impl Scenario {
                 }
             };
             if s.params.is_some() || s.timeout.is_some() {
-                return Err(at(span, format!("step `{}`: `params` and `timeout` belong to native steps; remove them", s.name)));
+                return Err(at(
+                    span,
+                    format!(
+                        "step `{}`: `params` and `timeout` belong to native steps; remove them",
+                        s.name
+                    ),
+                ));
             }
             let op = OpKind::parse(op_name.get_ref()).ok_or_else(|| {
                 let known: Vec<_> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -1339,7 +1345,10 @@ expect = { outcome = "ok", value = "v-{i}" }
         let s = Scenario::parse(&src, "n.toml").unwrap();
         assert_eq!(s.native.len(), 1);
         let n = &s.native[0];
-        assert_eq!((n.family.as_str(), n.check.as_str()), ("dynamodb", "gsi_query"));
+        assert_eq!(
+            (n.family.as_str(), n.check.as_str()),
+            ("dynamodb", "gsi_query")
+        );
         assert_eq!(n.after, s.steps.len());
         assert_eq!(n.param_u64("items", 0), 20);
         assert_eq!(n.param_str("index", ""), "by_v");
@@ -1349,11 +1358,17 @@ expect = { outcome = "ok", value = "v-{i}" }
     #[test]
     fn native_steps_need_a_family_documented_behaviour_and_citation() {
         let base = "format = 1\nname = \"n\"\nkind = \"conformance\"\n[[steps]]\nname = \"s\"\n";
-        let e = err(&format!("{base}native = \"gsi\"\ndocumented = \"d\"\ncite = \"https://x\"\n"));
+        let e = err(&format!(
+            "{base}native = \"gsi\"\ndocumented = \"d\"\ncite = \"https://x\"\n"
+        ));
         assert!(e.message.contains("family.check"), "{}", e.message);
-        let e = err(&format!("{base}native = \"dynamodb.gsi\"\ncite = \"https://x\"\n"));
+        let e = err(&format!(
+            "{base}native = \"dynamodb.gsi\"\ncite = \"https://x\"\n"
+        ));
         assert!(e.message.contains("documented"), "{}", e.message);
-        let e = err(&format!("{base}native = \"dynamodb.gsi\"\ndocumented = \"d\"\n"));
+        let e = err(&format!(
+            "{base}native = \"dynamodb.gsi\"\ndocumented = \"d\"\n"
+        ));
         assert!(e.message.contains("cite"), "{}", e.message);
         let e = err(&format!("{base}native = \"dynamodb.gsi\"\nop = \"read\"\ndocumented = \"d\"\ncite = \"https://x\"\n"));
         assert!(e.message.contains("not both"), "{}", e.message);
@@ -1363,7 +1378,8 @@ expect = { outcome = "ok", value = "v-{i}" }
         ));
         assert!(e.message.contains("native"), "{}", e.message);
         // A native-only scenario needs no tables.
-        let ok = format!("{base}native = \"dynamodb.gsi\"\ndocumented = \"d\"\ncite = \"https://x\"\n");
+        let ok =
+            format!("{base}native = \"dynamodb.gsi\"\ndocumented = \"d\"\ncite = \"https://x\"\n");
         assert_eq!(Scenario::parse(&ok, "n.toml").unwrap().native.len(), 1);
     }
 
