@@ -23,6 +23,7 @@ mod exec;
 pub mod isolation;
 mod lag;
 mod naming;
+mod pool;
 pub mod slt;
 
 pub use isolation::{
@@ -57,10 +58,8 @@ pub const SERVER_CANCEL_GRACE: Duration = Duration::from_millis(500);
 const DDL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the replica to show the tables setup created.
 const REPLICA_CATCH_UP: Duration = Duration::from_secs(30);
-/// Idle connections older than this are pinged before use, so a server that went away while
-/// the pool sat idle shows up as `Unavailable` rather than as a lost connection; connections
-/// in steady use skip the extra round trip, which would otherwise inflate every latency.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+/// Setup and teardown take at most this many connections.
+const ADMIN_POOL_SIZE: u32 = 2;
 
 /// Transaction isolation for `Op::Txn`, one vocabulary with scenarios and isolation tests.
 pub use assay_core::isolation::IsolationLevel;
@@ -88,9 +87,12 @@ impl Default for PostgresOptions {
     }
 }
 
-/// A pool plus the `host:port` it points at, for messages (never the password).
+/// The connections to one server and its `host:port`, for messages (never the password).
 struct Target {
+    /// For setup, teardown and probes (sqlx's pool: every release costs a ping).
     pool: PgPool,
+    /// For ops: no round trip on release.
+    ops: pool::OpPool,
     addr: String,
 }
 
@@ -309,20 +311,13 @@ async fn open_target(
             ))
         }
     }
+    let acquire_timeout = ACQUIRE_TIMEOUT.min(op_timeout);
     let pool = PgPoolOptions::new()
-        .max_connections(options.pool_size)
-        .acquire_timeout(ACQUIRE_TIMEOUT.min(op_timeout))
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_IF_IDLE_FOR {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect_lazy_with(connect_options);
-    Ok(Target { pool, addr })
+        .max_connections(ADMIN_POOL_SIZE)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(connect_options.clone());
+    let ops = pool::OpPool::new(connect_options, options.pool_size, acquire_timeout);
+    Ok(Target { pool, ops, addr })
 }
 
 fn db_code(e: &sqlx::Error) -> Option<String> {
@@ -380,13 +375,13 @@ impl Driver for PostgresDriver {
     async fn execute(&self, op: &Op) -> OpResult {
         let started = Instant::now();
         let target = self.route(op);
-        let mut conn = match target.pool.acquire().await {
-            Ok(conn) => conn,
+        let mut lease = match target.ops.acquire().await {
+            Ok(lease) => lease,
             Err(e) => return classify::error_result(&e, Phase::Acquire, &target.addr),
         };
         let budget = (self.op_timeout + SERVER_CANCEL_GRACE).saturating_sub(started.elapsed());
         let mut exec = exec::Exec {
-            conn: &mut conn,
+            conn: lease.conn(),
             schema: &self.schema,
             addr: &target.addr,
             isolation: self.options.isolation,
@@ -408,9 +403,7 @@ impl Driver for PostgresDriver {
                 true,
             ),
         };
-        if poisoned {
-            conn.close_on_drop();
-        }
+        lease.release(!poisoned);
         result
     }
 
