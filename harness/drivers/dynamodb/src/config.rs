@@ -141,6 +141,36 @@ impl ClientPlan {
         builder.build()
     }
 
+    /// The same endpoint, credentials, timeouts and retries for the DynamoDB Streams API,
+    /// which the stand-ins serve on the DynamoDB port and AWS on its own regional host.
+    pub async fn streams_config(&self) -> aws_sdk_dynamodbstreams::Config {
+        let mut builder = match &self.credentials {
+            CredentialSource::Static {
+                access_key_id,
+                secret_access_key,
+            } => aws_sdk_dynamodbstreams::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .credentials_provider(Credentials::new(
+                    access_key_id.expose(),
+                    secret_access_key.expose(),
+                    None,
+                    None,
+                    "assay-target",
+                )),
+            CredentialSource::Chain => {
+                aws_sdk_dynamodbstreams::config::Builder::from(&self.chain_config().await)
+            }
+        };
+        builder = builder
+            .region(Region::new(self.region.clone()))
+            .timeout_config(self.timeouts.clone())
+            .retry_config(self.retry.clone());
+        if let Some(url) = &self.endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        builder.build()
+    }
+
     /// The shared AWS configuration with the standard credential chain, which the SDK
     /// resolves lazily on the first request.
     async fn chain_config(&self) -> aws_config::SdkConfig {
@@ -245,6 +275,23 @@ mod tests {
             ClientPlan::for_endpoint(&local("http://127.0.0.1:4567"), Duration::from_secs(4))
                 .unwrap();
         let conf = plan.sdk_config().await;
+        assert_eq!(conf.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(
+            conf.timeout_config().and_then(|t| t.operation_timeout()),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            conf.retry_config().map(|r| r.max_attempts()),
+            Some(MAX_ATTEMPTS)
+        );
+    }
+
+    #[tokio::test]
+    async fn streams_config_matches_the_dynamodb_one() {
+        let plan =
+            ClientPlan::for_endpoint(&local("http://127.0.0.1:4567"), Duration::from_secs(4))
+                .unwrap();
+        let conf = plan.streams_config().await;
         assert_eq!(conf.region().map(|r| r.as_ref()), Some("us-east-1"));
         assert_eq!(
             conf.timeout_config().and_then(|t| t.operation_timeout()),

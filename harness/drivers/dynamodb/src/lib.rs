@@ -4,19 +4,22 @@
 //! Layout: `config` builds the SDK client for an endpoint, `item` maps the portable table
 //! layout to items and expressions, `ops` executes single ops and `multi` batches and
 //! transactions, `schema` creates and removes the run's tables, `classify` and `attempts`
-//! decide what a failure means (definitely not applied, or maybe applied).
+//! decide what a failure means (definitely not applied, or maybe applied). `native` runs the
+//! DynamoDB-specific conformance checks (`native = "dynamodb.<check>"` scenario steps).
 
 mod attempts;
 mod classify;
 mod config;
 mod item;
 mod multi;
+mod native;
 mod ops;
 mod schema;
 
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, Op, OpResult,
+    Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, NativeOutcome,
+    NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
 use attempts::{error_chain, AttemptLog};
@@ -56,6 +59,9 @@ pub(crate) use send;
 /// A `Driver` for the DynamoDB API. Build it with [`DynamodbDriver::connect`].
 pub struct DynamodbDriver {
     client: Client,
+    /// The DynamoDB Streams API of the same endpoint; `None` on a driver built without a
+    /// plan (unit tests), where the streams check reports an error.
+    streams: Option<aws_sdk_dynamodbstreams::Client>,
     config: DriverConfig,
     address: String,
     /// The HTTP `Server` header seen when connecting, for `backend_version`.
@@ -64,6 +70,8 @@ pub struct DynamodbDriver {
     txn_unsupported: Option<String>,
     /// Physical tables this driver created and has not removed yet.
     created: Mutex<Vec<String>>,
+    /// Numbers the tables native checks create, so two steps never share one.
+    native_tables: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for DynamodbDriver {
@@ -85,6 +93,9 @@ impl DynamodbDriver {
         check_namespace(&config.namespace)?;
         let client = Client::from_conf(plan.sdk_config().await);
         let mut driver = DynamodbDriver::with_client(client, config, plan.address());
+        driver.streams = Some(aws_sdk_dynamodbstreams::Client::from_conf(
+            plan.streams_config().await,
+        ));
         driver.server = driver.probe().await?;
         driver.txn_unsupported = driver.probe_transactions().await;
         Ok(driver)
@@ -94,11 +105,13 @@ impl DynamodbDriver {
     pub(crate) fn with_client(client: Client, config: DriverConfig, address: String) -> Self {
         DynamodbDriver {
             client,
+            streams: None,
             config,
             address,
             server: None,
             txn_unsupported: None,
             created: Mutex::new(Vec::new()),
+            native_tables: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -231,6 +244,10 @@ impl Driver for DynamodbDriver {
 
     async fn execute(&self, op: &Op) -> OpResult {
         ops::execute(self, op).await
+    }
+
+    async fn native(&self, step: &NativeStep) -> NativeOutcome {
+        native::run(self, step).await
     }
 
     async fn teardown(&self) -> Result<(), DriverError> {

@@ -138,7 +138,7 @@ async fn create_table(driver: &DynamodbDriver, name: &str) -> Result<(), DriverE
 
 /// Polls `DescribeTable` with a growing interval until `done` says the status is final.
 /// `None` from `status` means the table does not exist.
-async fn wait_for_table(
+pub(crate) async fn wait_for_table(
     driver: &DynamodbDriver,
     name: &str,
     wanted: &str,
@@ -183,7 +183,10 @@ async fn wait_for_table(
     )))
 }
 
-async fn wait_until_active(driver: &DynamodbDriver, name: &str) -> Result<(), DriverError> {
+pub(crate) async fn wait_until_active(
+    driver: &DynamodbDriver,
+    name: &str,
+) -> Result<(), DriverError> {
     wait_for_table(driver, name, "ACTIVE", |status| match status {
         Some(TableStatus::Active) => Ok(true),
         // Right after CreateTable, AWS may not list the table yet.
@@ -229,7 +232,7 @@ pub(crate) async fn teardown(driver: &DynamodbDriver) -> Result<(), DriverError>
 
 /// `DeleteTable`, waiting out a table that is still being created or updated (DynamoDB
 /// refuses to delete it then). A table that is already gone counts as deleted.
-async fn delete_table(driver: &DynamodbDriver, name: &str) -> Result<(), DriverError> {
+pub(crate) async fn delete_table(driver: &DynamodbDriver, name: &str) -> Result<(), DriverError> {
     let started = Instant::now();
     let mut interval = FIRST_POLL;
     loop {
