@@ -38,6 +38,7 @@ mod spanner;
 pub use process::{
     group_members, kill_all_started, process_is_alive, started_process_groups, DetachedProcess,
 };
+pub use spanner::SpannerFaults;
 pub use state::DetachedEmulator;
 
 use assay_core::{Endpoint, LocalBackend};

@@ -2,11 +2,14 @@
 //! REST admin API and spawns `emulator_main` (gRPC) into the same process group. Once REST
 //! answers, the instance `assay` (config `emulator-config`) and database `assay` of project
 //! `assay` are created through it and polled until READY.
+//!
+//! It also owns the emulator's fault knobs ([`SpannerFaults`]): how eagerly it aborts a
+//! running read-write transaction when another one begins, and random commit aborts.
 
-use crate::native::{self, NativeContext, NativeRun, Started, READY_TIMEOUT};
+use crate::native::{self, NativeContext, NativeRun, Started, PORT_RACE_ATTEMPTS, READY_TIMEOUT};
 use crate::net::{free_port, http_request, loopback, tcp_connect};
-use crate::EmulatorError;
-use assay_core::Endpoint;
+use crate::{Emulator, EmulatorError, Mode, Running, StartOptions};
+use assay_core::{Endpoint, LocalBackend};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,22 +76,144 @@ fn version(bin_dir: &Path) -> Option<String> {
         .map(|v| format!("cloud-spanner-emulator {v}"))
 }
 
+/// Faults the Cloud Spanner emulator injects itself, for testing abort-retry handling.
+/// The default injects nothing beyond the emulator's own defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SpannerFaults {
+    /// Probability (0.0 to 1.0, in whole percent) that the emulator aborts the read-write
+    /// transaction it is running when another one begins
+    /// (`--abort_current_transaction_probability`; the emulator's own default is 0.2).
+    /// The emulator runs one read-write transaction at a time, so a higher value aborts
+    /// more often under concurrency.
+    pub abort_probability: Option<f64>,
+    /// Randomly abort commits even without concurrency (`--enable_fault_injection`).
+    pub inject_commit_aborts: bool,
+}
+
+impl SpannerFaults {
+    /// The flag's value in whole percent, or why `abort_probability` is unusable.
+    fn abort_percent(&self) -> Result<Option<u32>, String> {
+        match self.abort_probability {
+            None => Ok(None),
+            Some(p) if (0.0..=1.0).contains(&p) => Ok(Some((p * 100.0).round() as u32)),
+            Some(p) => Err(format!(
+                "spanner abort probability {p} is outside 0.0..=1.0; give a probability such as 0.3"
+            )),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == SpannerFaults::default()
+    }
+}
+
+impl Emulator {
+    /// Starts the Cloud Spanner emulator with `faults`. Without faults this is
+    /// `Emulator::start(LocalBackend::SpannerEmulator, opts)`; with faults it always runs
+    /// natively, because the container image is started without extra flags.
+    pub async fn start_spanner(
+        opts: &StartOptions,
+        faults: SpannerFaults,
+    ) -> Result<Emulator, EmulatorError> {
+        let backend = LocalBackend::SpannerEmulator;
+        if faults.is_default() {
+            return Emulator::start(backend, opts).await;
+        }
+        faults
+            .abort_percent()
+            .map_err(|reason| EmulatorError::Unavailable { backend, reason })?;
+        if opts.mode == Mode::Containers {
+            return Err(EmulatorError::NoContainer {
+                backend,
+                reason: "fault options are passed as emulator flags, which only the native \
+                         emulator takes"
+                    .to_string(),
+            });
+        }
+        let mut attempt = 1;
+        loop {
+            let ctx = NativeContext::new(backend, &opts.run_dir, &opts.workspace_root)?;
+            match start_with(&ctx, faults).await {
+                Ok(started) => {
+                    return Ok(Emulator {
+                        backend,
+                        endpoint: started.endpoint,
+                        version: started.version,
+                        running: Running::Native(started.run),
+                    })
+                }
+                Err(EmulatorError::PortTaken { .. }) if attempt < PORT_RACE_ATTEMPTS => {
+                    ctx.log.note(&format!(
+                        "port taken by another process (attempt {attempt}); retrying with new ports"
+                    ));
+                    attempt += 1;
+                }
+                Err(EmulatorError::PortTaken { backend, log, .. }) => {
+                    return Err(EmulatorError::PortTaken {
+                        backend,
+                        attempts: attempt,
+                        log,
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 pub(crate) async fn start(ctx: &NativeContext) -> Result<Started, EmulatorError> {
+    start_with(ctx, SpannerFaults::default()).await
+}
+
+/// `gateway_main` has no flag for the abort probability, so it is handed a wrapper that
+/// starts `emulator_main` with the gateway's flags plus that one.
+fn emulator_wrapper(dir: &Path, emulator_main: &Path, percent: u32) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let quoted = emulator_main.to_string_lossy().replace('\'', "'\\''");
+    let script = format!(
+        "#!/bin/sh\nexec '{quoted}' \"$@\" --abort_current_transaction_probability={percent}\n"
+    );
+    let path = dir.join("emulator_main_with_faults.sh");
+    std::fs::write(&path, script)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+async fn start_with(ctx: &NativeContext, faults: SpannerFaults) -> Result<Started, EmulatorError> {
     let bin = find_bin_dir().map_err(|reason| EmulatorError::Unavailable {
         backend: ctx.backend,
         reason,
     })?;
+    let abort_percent = faults
+        .abort_percent()
+        .map_err(|reason| EmulatorError::Unavailable {
+            backend: ctx.backend,
+            reason,
+        })?;
     let grpc_port = free_port().map_err(|e| ctx.io_error("finding a free port", e))?;
     let http_port = free_port().map_err(|e| ctx.io_error("finding a free port", e))?;
     let temp = ctx.temp_dir()?;
+    let grpc_binary = match abort_percent {
+        None => bin.join("emulator_main"),
+        Some(percent) => emulator_wrapper(temp.path(), &bin.join("emulator_main"), percent)
+            .map_err(|e| ctx.io_error("writing the emulator_main wrapper", e))?,
+    };
     let mut cmd = Command::new(bin.join("gateway_main"));
     cmd.args(["--hostname", "127.0.0.1"])
         .args(["--grpc_port", &grpc_port.to_string()])
         .args(["--http_port", &http_port.to_string()])
         .arg("--grpc_binary")
-        .arg(bin.join("emulator_main"))
+        .arg(grpc_binary)
         .arg("--copy_emulator_stdout")
         .current_dir(temp.path());
+    if faults.inject_commit_aborts {
+        cmd.arg("--enable_fault_injection");
+    }
+    if let Some(percent) = abort_percent {
+        ctx.log.note(&format!(
+            "fault: abort_current_transaction_probability={percent}%"
+        ));
+    }
     let mut run = NativeRun::new(&ctx.log);
     run.temp_dir = Some(temp);
     run.processes

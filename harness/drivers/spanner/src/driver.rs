@@ -2,11 +2,12 @@
 //! `Driver` implementation, which bounds every op by the run's op timeout.
 
 use crate::classify::{chain, one_line};
+use crate::native::NativeObject;
 use crate::txn::Progress;
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, ErrorClass, Op, OpMeta,
-    OpResult,
+    Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, ErrorClass,
+    NativeOutcome, NativeStep, Op, OpMeta, OpResult,
 };
 use async_trait::async_trait;
 use gcloud_gax::conn::Environment;
@@ -51,6 +52,9 @@ pub struct SpannerDriver {
     /// Physical tables `setup` asked for, so `teardown` drops exactly those (and only
     /// those that exist, which also covers a partial setup).
     pub(crate) created: Mutex<BTreeSet<String>>,
+    /// Tables and indexes native steps created, in creation order, until they are
+    /// dropped; teardown drops whatever a step left behind.
+    pub(crate) native_objects: Mutex<Vec<NativeObject>>,
 }
 
 impl SpannerDriver {
@@ -110,6 +114,7 @@ impl SpannerDriver {
             emulator: emulator_host.is_some(),
             config,
             created: Mutex::new(BTreeSet::new()),
+            native_objects: Mutex::new(Vec::new()),
         })
     }
 
@@ -278,6 +283,12 @@ impl Driver for SpannerDriver {
             Ok(result) => result,
             Err(_) => self.timed_out(op, &progress),
         }
+    }
+
+    /// Spanner's backend-specific checks (see `native`): strong and stale reads,
+    /// concurrent read-modify-write, commit timestamps, interleaving, indexes.
+    async fn native(&self, step: &NativeStep) -> NativeOutcome {
+        crate::native::run(self, step).await
     }
 
     async fn teardown(&self) -> Result<(), DriverError> {

@@ -5,11 +5,13 @@
 //! Spanner table `<namespace>_<table>` in the target's database (`schema`), reads are
 //! single-use read-only transactions, and everything that writes runs in one read-write
 //! transaction with a bounded ABORTED retry loop (`txn`). Errors are classified into the
-//! core's `ErrorClass` in `classify`.
+//! core's `ErrorClass` in `classify`. Backend-specific conformance steps (`native =
+//! "spanner.<check>"`) are run by `native`.
 
 mod classify;
 mod driver;
 mod layout;
+mod native;
 mod schema;
 mod txn;
 

@@ -1,9 +1,11 @@
 //! Tables of a run: physical naming, creating them in `setup` and dropping exactly those in
-//! `teardown` through `UpdateDatabaseDdl`, each long-running operation awaited with a bound.
+//! `teardown` through `UpdateDatabaseDdl`, each long-running operation awaited with a bound;
+//! also dropping what native steps created (`drop_native_objects`).
 
 use crate::classify::{describe, one_line};
 use crate::driver::{SpannerDriver, ADMIN_RPC_TIMEOUT};
 use crate::layout;
+use crate::native::NativeObject;
 use assay_core::scenario::TableSpec;
 use assay_core::DriverError;
 use gcloud_gax::grpc::Code;
@@ -82,6 +84,11 @@ pub(crate) async fn setup(driver: &SpannerDriver, tables: &[TableSpec]) -> Resul
 }
 
 pub(crate) async fn teardown(driver: &SpannerDriver) -> Result<(), DriverError> {
+    // What a native step could not drop itself (it died half-way or its cleanup failed).
+    let leftovers = driver.native_objects.lock().await.clone();
+    if !leftovers.is_empty() {
+        drop_native_objects(driver, &leftovers).await?;
+    }
     let mut created = driver.created.lock().await;
     if created.is_empty() {
         return Ok(());
@@ -97,24 +104,80 @@ pub(crate) async fn teardown(driver: &SpannerDriver) -> Result<(), DriverError> 
 }
 
 pub(crate) async fn list_tables(driver: &SpannerDriver) -> Result<Vec<String>, DriverError> {
+    query_names(
+        driver,
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_catalog = '' AND table_schema = '' ORDER BY table_name",
+        "tables",
+    )
+    .await
+}
+
+/// Every user table and secondary index, lower-cased (Spanner names are
+/// case-insensitive and tables and indexes share one name space).
+pub(crate) async fn list_schema_objects(
+    driver: &SpannerDriver,
+) -> Result<BTreeSet<String>, DriverError> {
+    let mut names: BTreeSet<String> = list_tables(driver)
+        .await?
+        .into_iter()
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    let indexes = query_names(
+        driver,
+        "SELECT index_name FROM information_schema.indexes \
+         WHERE table_catalog = '' AND table_schema = '' AND index_type = 'INDEX' \
+         ORDER BY index_name",
+        "indexes",
+    )
+    .await?;
+    names.extend(indexes.into_iter().map(|n| n.to_ascii_lowercase()));
+    Ok(names)
+}
+
+/// Drops those of `objects` that exist, last created first (an index before its table,
+/// an interleaved child before its parent), and forgets them in the teardown registry.
+pub(crate) async fn drop_native_objects(
+    driver: &SpannerDriver,
+    objects: &[NativeObject],
+) -> Result<(), DriverError> {
+    let existing = list_schema_objects(driver).await?;
+    let statements: Vec<String> = objects
+        .iter()
+        .rev()
+        .filter(|o| existing.contains(&o.name().to_ascii_lowercase()))
+        .map(NativeObject::drop_ddl)
+        .collect();
+    if !statements.is_empty() {
+        update_ddl(driver, statements, "drop a native step's schema").await?;
+    }
+    driver
+        .native_objects
+        .lock()
+        .await
+        .retain(|o| !objects.contains(o));
+    Ok(())
+}
+
+async fn query_names(
+    driver: &SpannerDriver,
+    sql: &str,
+    what: &str,
+) -> Result<Vec<String>, DriverError> {
     let listing = async {
         let mut tx = driver.client.single().await.map_err(|e| {
             let (_, message) = crate::classify::client_error(&e, crate::classify::Phase::Read);
             message
         })?;
-        let stmt = Statement::new(
-            "SELECT table_name FROM information_schema.tables \
-             WHERE table_catalog = '' AND table_schema = '' ORDER BY table_name",
-        );
         let mut rows = tx
-            .query_with_option(stmt, crate::txn::query_options())
+            .query_with_option(Statement::new(sql), crate::txn::query_options())
             .await
             .map_err(|s| describe(&s))?;
         let mut names = Vec::new();
         while let Some(row) = rows.next().await.map_err(|s| describe(&s))? {
             names.push(
                 row.column::<String>(0)
-                    .map_err(|e| one_line(&format!("cannot decode a table name: {e}")))?,
+                    .map_err(|e| one_line(&format!("cannot decode a name: {e}")))?,
             );
         }
         Ok::<_, String>(names)
@@ -122,18 +185,18 @@ pub(crate) async fn list_tables(driver: &SpannerDriver) -> Result<Vec<String>, D
     match tokio::time::timeout(ADMIN_RPC_TIMEOUT, listing).await {
         Ok(Ok(names)) => Ok(names),
         Ok(Err(message)) => Err(DriverError::unavailable(format!(
-            "cannot list the tables of {} on Spanner {}: {message}",
+            "cannot list the {what} of {} on Spanner {}: {message}",
             driver.database, driver.location
         ))),
         Err(_) => Err(DriverError::unavailable(format!(
-            "listing the tables of {} on Spanner {} took longer than {ADMIN_RPC_TIMEOUT:?}",
+            "listing the {what} of {} on Spanner {} took longer than {ADMIN_RPC_TIMEOUT:?}",
             driver.database, driver.location
         ))),
     }
 }
 
 /// Submits one schema change and waits, bounded by [`DDL_WAIT`], until it is done.
-async fn update_ddl(
+pub(crate) async fn update_ddl(
     driver: &SpannerDriver,
     statements: Vec<String>,
     what: &str,
@@ -156,25 +219,36 @@ async fn update_ddl(
             driver.database, driver.location
         ))
     };
-    let submitted = tokio::time::timeout(
-        ADMIN_RPC_TIMEOUT,
-        driver
-            .admin
-            .database()
-            .update_database_ddl(request, Some(no_retry)),
-    )
-    .await;
-    let mut operation = match submitted {
-        Ok(Ok(op)) => op,
-        Ok(Err(status)) if status.code() == Code::Unavailable => {
-            return Err(DriverError::unavailable(format!(
-                "could not {what}: Spanner {} is unavailable: {}",
-                driver.location,
-                describe(&status)
-            )))
+    let mut pause = Duration::from_millis(50);
+    let mut operation = loop {
+        let submitted = tokio::time::timeout(
+            ADMIN_RPC_TIMEOUT,
+            driver
+                .admin
+                .database()
+                .update_database_ddl(request.clone(), Some(no_retry.clone())),
+        )
+        .await;
+        match submitted {
+            Ok(Ok(op)) => break op,
+            Ok(Err(status)) if status.code() == Code::Unavailable => {
+                return Err(DriverError::unavailable(format!(
+                    "could not {what}: Spanner {} is unavailable: {}",
+                    driver.location,
+                    describe(&status)
+                )))
+            }
+            Ok(Err(status)) if busy(&status) && started.elapsed() + pause < DDL_WAIT => {
+                // The emulator refuses schema changes while a read-write transaction is
+                // open, also one left open by an op cancelled at its timeout; beginning
+                // another read-write transaction makes it give that one up.
+                nudge(driver).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Ok(Err(status)) => return Err(fail(describe(&status))),
+            Err(_) => return Err(fail(format!("no answer within {ADMIN_RPC_TIMEOUT:?}"))),
         }
-        Ok(Err(status)) => return Err(fail(describe(&status))),
-        Err(_) => return Err(fail(format!("no answer within {ADMIN_RPC_TIMEOUT:?}"))),
     };
     let mut delay = Duration::from_millis(20);
     loop {
@@ -194,6 +268,26 @@ async fn update_ddl(
         tokio::time::sleep(delay.min(remaining)).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
+}
+
+/// The emulator's refusal of a schema change while a transaction or another schema
+/// change is in progress.
+fn busy(status: &gcloud_gax::grpc::Status) -> bool {
+    status.code() == Code::FailedPrecondition && status.message().contains("concurrent")
+}
+
+/// An empty read-write transaction, bounded; its outcome does not matter.
+async fn nudge(driver: &SpannerDriver) {
+    let options = gcloud_spanner::client::ReadWriteTransactionOption {
+        begin_options: crate::txn::no_retry(),
+        commit_options: crate::txn::commit_options(),
+        transaction_tag: None,
+    };
+    let empty = driver.client.read_write_transaction_with_option(
+        |_tx| Box::pin(async { Ok::<(), crate::native::TxError>(()) }),
+        options,
+    );
+    let _ = tokio::time::timeout(ADMIN_RPC_TIMEOUT, empty).await;
 }
 
 #[cfg(test)]

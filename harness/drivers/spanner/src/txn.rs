@@ -148,7 +148,7 @@ impl TryAs<Status> for BodyError {
 
 /// No SDK-level retries: the driver counts and bounds its own, and a replayed commit
 /// could report ALREADY_EXISTS for its own insert.
-fn no_retry() -> CallOptions {
+pub(crate) fn no_retry() -> CallOptions {
     CallOptions {
         priority: None,
         retry: Some(RetrySetting {
@@ -159,7 +159,7 @@ fn no_retry() -> CallOptions {
     }
 }
 
-fn read_options() -> ReadOptions {
+pub(crate) fn read_options() -> ReadOptions {
     ReadOptions {
         call_options: no_retry(),
         ..ReadOptions::default()
@@ -173,7 +173,7 @@ pub(crate) fn query_options() -> QueryOptions {
     }
 }
 
-fn commit_options() -> CommitOptions {
+pub(crate) fn commit_options() -> CommitOptions {
     CommitOptions {
         call_options: no_retry(),
         ..CommitOptions::default()
@@ -182,7 +182,7 @@ fn commit_options() -> CommitOptions {
 
 /// 10 ms doubling up to 320 ms, plus up to as much again as jitter so aborted clients
 /// do not retry in lockstep (the emulator aborts all but one concurrent transaction).
-fn backoff(retry: u32) -> Duration {
+pub(crate) fn backoff(retry: u32) -> Duration {
     let base = 10u64 << retry.saturating_sub(1).min(5);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
