@@ -4,18 +4,20 @@
 
 use crate::errors::{classify, status_of, Effect, Failure, Tally};
 use crate::layout::PARTITION_KEY_PATH;
+use crate::session::{SessionTokenCounts, SessionTokens};
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint, Op,
-    OpResult,
+    Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint,
+    NativeOutcome, NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
+use azure_core::http::headers::{HeaderName, HeaderValue};
 use azure_data_cosmos::clients::{ContainerClient, DatabaseClient};
 use azure_data_cosmos::models::ContainerProperties;
 use azure_data_cosmos::options::{
     BinaryEncodingOptions, ConnectionPoolOptions, CreateContainerOptions, CreateDatabaseOptions,
-    DeleteContainerOptions, DeleteDatabaseOptions, OperationOptions, ReadConsistencyStrategy,
-    ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
+    DeleteContainerOptions, DeleteDatabaseOptions, ItemReadOptions, OperationOptions,
+    ReadConsistencyStrategy, ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
 };
 use azure_data_cosmos::{
     AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, CosmosError,
@@ -46,15 +48,28 @@ pub struct CosmosDriver {
     pub(crate) client: CosmosClient,
     pub(crate) config: DriverConfig,
     pub(crate) endpoint_display: String,
-    containers: Mutex<HashMap<String, ContainerClient>>,
+    /// The endpoint is a local stand-in (decides the fidelity wording of native steps).
+    pub(crate) emulator: bool,
+    pub(crate) sessions: SessionTokens,
+    containers: Mutex<HashMap<String, Container>>,
     created: Mutex<Created>,
 }
 
-/// What `setup` made, so `teardown` removes exactly that.
+/// A scenario table's container, with the table name the session tokens are kept under.
+#[derive(Clone)]
+pub(crate) struct Container {
+    pub table: String,
+    pub client: ContainerClient,
+}
+
+/// What `setup` and native checks made, so `teardown` removes exactly that.
 #[derive(Debug, Default)]
 struct Created {
     database: bool,
     containers: Vec<String>,
+    /// Databases of native checks still alive (a check removes its own when it ends;
+    /// what is left here died half-way).
+    native_databases: Vec<String>,
 }
 
 impl CosmosDriver {
@@ -131,6 +146,8 @@ impl CosmosDriver {
         Ok(CosmosDriver {
             client,
             endpoint_display: endpoint.display_safe(),
+            emulator: *emulator,
+            sessions: SessionTokens::default(),
             config,
             containers: Mutex::new(HashMap::new()),
             created: Mutex::new(Created::default()),
@@ -142,7 +159,7 @@ impl CosmosDriver {
     }
 
     /// The container of a scenario table, resolved once and cached.
-    pub(crate) async fn container(&self, table: &str) -> Result<ContainerClient, Failure> {
+    pub(crate) async fn container(&self, table: &str) -> Result<Container, Failure> {
         if let Some(c) = self
             .containers
             .lock()
@@ -165,6 +182,10 @@ impl CosmosDriver {
                 }
                 failure
             })?;
+        let container = Container {
+            table: table.to_string(),
+            client: container,
+        };
         if let Ok(mut m) = self.containers.lock() {
             m.insert(table.to_string(), container.clone());
         }
@@ -175,22 +196,40 @@ impl CosmosDriver {
         OperationOptions::default()
     }
 
-    /// Per-request read consistency. The SDK has no knob for bounded staleness or
-    /// consistent prefix, so those get the next stronger level it can express; `Strong`
-    /// is a quorum read of the serving region (`LatestCommitted`), because `GlobalStrong`
-    /// is refused client-side unless the account itself is Strong.
-    pub(crate) fn read_options(&self, consistency: Consistency) -> OperationOptions {
-        let mut options = OperationOptions::default();
-        options.read_consistency_strategy = Some(match consistency {
+    /// Per-request read consistency, in the strongest native form the SDK and every account
+    /// accept:
+    /// - `Strong` and `BoundedStaleness`: a quorum read of the serving region
+    ///   (`LatestCommitted`). `GlobalStrong` is refused client-side unless the account itself
+    ///   is Strong, and an `x-ms-consistency-level: BoundedStaleness` header is refused by
+    ///   Session accounts (a request may only relax the account's level); a quorum read is
+    ///   at least as strong as either bound.
+    /// - `Session`: the `Session` strategy plus the newest session token this driver got
+    ///   back from a write to that table (none when the backend returns none).
+    /// - `ConsistentPrefix`: the classic `x-ms-consistency-level: ConsistentPrefix` request
+    ///   header (the SDK has no strategy for it), which relaxes any Session or stronger account.
+    /// - `Eventual`: the `Eventual` strategy.
+    pub(crate) fn read_options(&self, table: &str, consistency: Consistency) -> ItemReadOptions {
+        let mut operation = OperationOptions::default();
+        let mut options = ItemReadOptions::default();
+        match consistency {
             Consistency::Strong | Consistency::BoundedStaleness => {
-                ReadConsistencyStrategy::LatestCommitted
+                operation.read_consistency_strategy =
+                    Some(ReadConsistencyStrategy::LatestCommitted);
             }
-            Consistency::Session | Consistency::ConsistentPrefix => {
-                ReadConsistencyStrategy::Session
+            Consistency::Session => {
+                operation.read_consistency_strategy = Some(ReadConsistencyStrategy::Session);
+                if let Some(token) = self.sessions.get(table) {
+                    options = options.with_session_token(token);
+                }
             }
-            Consistency::Eventual => ReadConsistencyStrategy::Eventual,
-        });
-        options
+            Consistency::ConsistentPrefix => {
+                operation = with_consistency_level_header(operation, "ConsistentPrefix");
+            }
+            Consistency::Eventual => {
+                operation.read_consistency_strategy = Some(ReadConsistencyStrategy::Eventual);
+            }
+        }
+        options.with_operation_options(operation)
     }
 
     async fn create_database(&self, deadline: Instant) -> Result<(), DriverError> {
@@ -266,6 +305,67 @@ impl CosmosDriver {
         }
     }
 
+    /// How many write responses carried a session token, and how many did not.
+    pub fn session_token_counts(&self) -> SessionTokenCounts {
+        self.sessions.counts()
+    }
+
+    /// Remembers a native check's database so `teardown` drops it if the check dies.
+    pub(crate) fn register_native_database(&self, name: &str) {
+        if let Ok(mut created) = self.created.lock() {
+            if !created.native_databases.iter().any(|d| d == name) {
+                created.native_databases.push(name.to_string());
+            }
+        }
+    }
+
+    /// The check dropped its database itself.
+    pub(crate) fn forget_native_database(&self, name: &str) {
+        if let Ok(mut created) = self.created.lock() {
+            created.native_databases.retain(|d| d != name);
+        }
+    }
+
+    /// Drops a database; gone already is fine.
+    pub(crate) async fn drop_database(
+        &self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<(), DriverError> {
+        let result = bounded(
+            deadline,
+            self.client
+                .database_client(name.to_string())
+                .delete(Some(DeleteDatabaseOptions::default())),
+        )
+        .await?;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == 404 => Ok(()),
+            Err(e) => Err(self.setup_error(&format!("delete database `{name}`"), &e)),
+        }
+    }
+
+    /// Names of the databases whose id starts with `prefix`; used by tests to prove that
+    /// native checks leave nothing behind.
+    pub async fn list_databases(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+        let query =
+            azure_data_cosmos::Query::from("SELECT * FROM root r WHERE STARTSWITH(r.id, @p)")
+                .with_parameter("@p", prefix)
+                .map_err(|e| {
+                    DriverError::backend(format!("cosmos query could not be built: {e}"))
+                })?;
+        let databases: Vec<azure_data_cosmos::models::DatabaseProperties> = self
+            .client
+            .query_databases(query, None)
+            .await
+            .map_err(|e| self.setup_error("list databases", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.setup_error("list databases", &e))?;
+        Ok(databases.into_iter().filter_map(|d| d.id).collect())
+    }
+
     /// Names of the containers in the run's database (`None` when the database is gone);
     /// used by tests to prove teardown leaves nothing behind.
     pub async fn list_tables(&self) -> Result<Option<Vec<String>>, DriverError> {
@@ -297,8 +397,26 @@ impl CosmosDriver {
     }
 }
 
+/// Options that send the classic per-request `x-ms-consistency-level` header. The read
+/// consistency strategy stays unset, because the SDK strips that header whenever a
+/// strategy is in effect.
+pub(crate) fn with_consistency_level_header(
+    mut operation: OperationOptions,
+    level: &'static str,
+) -> OperationOptions {
+    operation.read_consistency_strategy = None;
+    operation
+        .custom_headers
+        .get_or_insert_with(HashMap::new)
+        .insert(
+            HeaderName::from_static("x-ms-consistency-level"),
+            HeaderValue::from_static(level),
+        );
+    operation
+}
+
 /// Runs a setup/teardown step, bounded by the step's deadline.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     deadline: Instant,
     fut: impl std::future::Future<Output = T>,
 ) -> Result<T, DriverError> {
@@ -391,12 +509,24 @@ impl Driver for CosmosDriver {
         }
     }
 
+    async fn native(&self, step: &NativeStep) -> NativeOutcome {
+        crate::native::run(self, step).await
+    }
+
     async fn teardown(&self) -> Result<(), DriverError> {
         let deadline = Instant::now() + TEARDOWN_DEADLINE;
-        let (database, containers) = match self.created.lock() {
-            Ok(created) => (created.database, created.containers.clone()),
-            Err(_) => (false, Vec::new()),
+        let (database, containers, native_databases) = match self.created.lock() {
+            Ok(created) => (
+                created.database,
+                created.containers.clone(),
+                created.native_databases.clone(),
+            ),
+            Err(_) => (false, Vec::new(), Vec::new()),
         };
+        for name in &native_databases {
+            self.drop_database(name, deadline).await?;
+            self.forget_native_database(name);
+        }
         if let Ok(mut m) = self.containers.lock() {
             m.clear();
         }

@@ -6,15 +6,13 @@
 //! the op timeout in `Driver::execute`); each failed attempt is a definite 412/409, so
 //! giving up is a clean `fail` with `ErrorClass::Aborted`.
 
-use crate::driver::CosmosDriver;
+use crate::driver::{Container, CosmosDriver};
 use crate::errors::{classify, is_local_server_missing_item, status_of, Effect, Failure, Tally};
 use crate::layout::{self, Item, Stored};
 use assay_core::{Consistency, ErrorClass, Op, OpResult, OpValue, Outcome, Record};
 use azure_core::http::Etag;
-use azure_data_cosmos::clients::ContainerClient;
 use azure_data_cosmos::options::{
-    ItemReadOptions, ItemWriteOptions, MaxItemCountHint, OperationOptions, Precondition,
-    QueryOptions,
+    ItemWriteOptions, MaxItemCountHint, OperationOptions, Precondition, QueryOptions,
 };
 use azure_data_cosmos::{FeedScope, PartitionKey, Query};
 use futures::TryStreamExt;
@@ -94,6 +92,7 @@ impl CosmosDriver {
             Op::Delete { table, key } => {
                 let c = self.container(table).await?;
                 match c
+                    .client
                     .delete_item(
                         PartitionKey::from(key.clone()),
                         key,
@@ -103,6 +102,7 @@ impl CosmosDriver {
                 {
                     Ok(response) => {
                         tally.add(&response.diagnostics());
+                        self.note_write(&c.table, &response);
                         Ok(OpValue::None)
                     }
                     Err(e) => {
@@ -159,14 +159,14 @@ impl CosmosDriver {
     /// Point read; `None` when the key is absent.
     async fn get(
         &self,
-        c: &ContainerClient,
+        c: &Container,
         key: &str,
         consistency: Consistency,
         tally: &mut Tally,
     ) -> Result<Option<Stored>, Failure> {
-        let options =
-            ItemReadOptions::default().with_operation_options(self.read_options(consistency));
+        let options = self.read_options(&c.table, consistency);
         match c
+            .client
             .read_item(PartitionKey::from(key.to_string()), key, Some(options))
             .await
         {
@@ -201,11 +201,12 @@ impl CosmosDriver {
     /// Creates the item; `Conflict` when an item with this key exists.
     async fn create(
         &self,
-        c: &ContainerClient,
+        c: &Container,
         item: &Item,
         tally: &mut Tally,
     ) -> Result<Conditional, Failure> {
         let result = c
+            .client
             .create_item(
                 PartitionKey::from(item.k.clone()),
                 &item.id,
@@ -213,18 +214,19 @@ impl CosmosDriver {
                 Some(self.write_item_options(None)),
             )
             .await;
-        self.conditional(result, tally, 409)
+        self.conditional(&c.table, result, tally, 409)
     }
 
     /// Replaces the item if its etag is still `etag`; `Conflict` when it changed or vanished.
     async fn replace_if(
         &self,
-        c: &ContainerClient,
+        c: &Container,
         item: &Item,
         etag: &str,
         tally: &mut Tally,
     ) -> Result<Conditional, Failure> {
         let result = c
+            .client
             .replace_item(
                 PartitionKey::from(item.k.clone()),
                 &item.id,
@@ -232,29 +234,39 @@ impl CosmosDriver {
                 Some(self.write_item_options(Some(etag))),
             )
             .await;
-        self.conditional(result, tally, 412)
+        self.conditional(&c.table, result, tally, 412)
     }
 
     /// Deletes the item if its etag is still `etag`; `Conflict` when it changed or vanished.
     async fn delete_if(
         &self,
-        c: &ContainerClient,
+        c: &Container,
         key: &str,
         etag: &str,
         tally: &mut Tally,
     ) -> Result<Conditional, Failure> {
         let result = c
+            .client
             .delete_item(
                 PartitionKey::from(key.to_string()),
                 key,
                 Some(self.write_item_options(Some(etag))),
             )
             .await;
-        self.conditional(result, tally, 412)
+        self.conditional(&c.table, result, tally, 412)
+    }
+
+    /// Keeps the session token a successful write returned (or counts its absence).
+    fn note_write(&self, table: &str, response: &azure_data_cosmos::models::ItemResponse) {
+        self.sessions.observe_write(
+            table,
+            response.headers().session_token().map(|t| t.as_str()),
+        );
     }
 
     fn conditional(
         &self,
+        table: &str,
         result: azure_data_cosmos::Result<azure_data_cosmos::models::ItemResponse>,
         tally: &mut Tally,
         conflict_status: u16,
@@ -262,6 +274,7 @@ impl CosmosDriver {
         match result {
             Ok(response) => {
                 tally.add(&response.diagnostics());
+                self.note_write(table, &response);
                 Ok(Conditional::Applied)
             }
             Err(e) => {
@@ -291,7 +304,7 @@ impl CosmosDriver {
     /// error ends the op with that error (e.g. a CAS mismatch).
     async fn read_modify_write(
         &self,
-        c: &ContainerClient,
+        c: &Container,
         key: &str,
         tally: &mut Tally,
         next: impl Fn(Option<&Item>) -> Result<Item, Failure>,
@@ -315,7 +328,7 @@ impl CosmosDriver {
 
     async fn query(
         &self,
-        c: &ContainerClient,
+        c: &Container,
         prefix: &str,
         limit: Option<u32>,
         tally: &mut Tally,
@@ -336,6 +349,7 @@ impl CosmosDriver {
             None => {}
         }
         let mut pages = c
+            .client
             .query_items::<Item>(query, FeedScope::full_container(), Some(options))
             .await
             .map_err(|e| {

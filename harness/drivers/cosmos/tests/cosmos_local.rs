@@ -550,3 +550,71 @@ async fn hung_backend_times_out_as_indeterminate() {
     driver.teardown().await.expect("teardown");
     emulator.stop().await;
 }
+
+#[tokio::test]
+async fn every_op_kind_reports_its_request_charge() {
+    let Some((emulator, driver)) = start().await else {
+        return;
+    };
+    let ops = [
+        write("a", "x"),
+        read("a"),
+        insert("b", "y"),
+        cas("a", Some(1), "z"),
+        increment("a", 1),
+        append("a", 2),
+        Op::Query {
+            table: TABLE.into(),
+            prefix: String::new(),
+            limit: None,
+        },
+        Op::Batch {
+            ops: vec![write("c", "1"), read("c")],
+        },
+        Op::Txn {
+            ops: vec![read("a"), write("a", "t")],
+        },
+        delete("b"),
+    ];
+    for op in ops {
+        let result = driver.execute(&op).await;
+        assert_ok(&result);
+        let ru = result.meta.request_units;
+        assert!(
+            ru.is_some_and(|ru| ru > 0.0),
+            "{} reported no request charge: {result:?}",
+            op.kind()
+        );
+    }
+    driver.teardown().await.expect("teardown");
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn reads_at_every_consistency_level_and_session_token_finding() {
+    let Some((emulator, driver)) = start().await else {
+        return;
+    };
+    assert_ok(&driver.execute(&write("a", "v1")).await);
+    for level in [
+        Consistency::Strong,
+        Consistency::BoundedStaleness,
+        Consistency::Session,
+        Consistency::ConsistentPrefix,
+        Consistency::Eventual,
+    ] {
+        let result = driver.execute(&read_at("a", level)).await;
+        assert_ok(&result);
+        assert!(
+            matches!(&result.value, OpValue::Record(Some(r)) if r.value.as_deref() == Some("v1")),
+            "{level:?}: {result:?}"
+        );
+    }
+    // cosmos-local returns no x-ms-session-token: the driver counts the writes that came
+    // back without one instead of failing them (a real account returns one on every write).
+    let counts = driver.session_token_counts();
+    assert_eq!(counts.returned, 0, "{counts:?}");
+    assert!(counts.missing >= 1, "{counts:?}");
+    driver.teardown().await.expect("teardown");
+    emulator.stop().await;
+}
