@@ -1,10 +1,31 @@
 //! The fidelity matrix of conformance scenarios, as `fidelity.md` and as the per-step
 //! table printed on the terminal: step × target → pass / deviates / unsupported /
-//! unverified / error, with what each target did where it is not a pass.
+//! unverified / error, with what each target did.
 
-use crate::model::FidelityMatrix;
+use crate::model::{FidelityCell, FidelityMatrix};
+use assay_check::thresholds::format_ns;
 use assay_core::NativeVerdict;
 use std::fmt::Write as _;
+
+/// A cell's evidence lines and measured distributions, each prefixed with `indent`.
+fn details(c: &FidelityCell, indent: &str) -> String {
+    let mut out = String::new();
+    for e in &c.evidence {
+        let _ = writeln!(out, "{indent}{e}");
+    }
+    for m in &c.measurements {
+        let _ = writeln!(
+            out,
+            "{indent}{}: {} samples, p50 {}, p99 {}, max {}",
+            m.name,
+            m.count,
+            format_ns(m.p50_us as f64 * 1e3),
+            format_ns(m.p99_us as f64 * 1e3),
+            format_ns(m.max_us as f64 * 1e3)
+        );
+    }
+    out
+}
 
 fn paint(text: &str, verdict: NativeVerdict, color: bool) -> String {
     if !color {
@@ -18,7 +39,7 @@ fn paint(text: &str, verdict: NativeVerdict, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-/// `fidelity.md`: one table per conformance scenario, then every non-pass cell's evidence.
+/// `fidelity.md`: one table per conformance scenario, then every cell's evidence.
 pub fn render_markdown(matrices: &[FidelityMatrix]) -> String {
     let mut md = String::from("# Fidelity\n\nEach step's expected result is the documented behaviour it cites. `pass`: observed as documented; `deviates`: something else was observed; `unsupported`: the backend refused or lacks the API; `unverified`: accepted, but this backend cannot show whether the behaviour holds; `error`: the step could not be carried out.\n");
     for m in matrices {
@@ -44,24 +65,26 @@ pub fn render_markdown(matrices: &[FidelityMatrix]) -> String {
             .rows
             .iter()
             .flat_map(|r| {
-                r.cells
-                    .iter()
-                    .zip(&m.targets)
-                    .filter(|(c, _)| c.verdict != NativeVerdict::Pass)
-                    .map(move |(c, t)| {
-                        format!("- **{}** on `{t}` — {}: {}", r.step, c.verdict, c.observed)
-                    })
+                r.cells.iter().zip(&m.targets).map(move |(c, t)| {
+                    format!(
+                        "- **{}** on `{t}` — {}: {}\n{}",
+                        r.step,
+                        c.verdict,
+                        c.observed,
+                        details(c, "  - ")
+                    )
+                })
             })
             .collect();
         if !notes.is_empty() {
-            let _ = writeln!(md, "\nWhere a target did not pass:\n\n{}", notes.join("\n"));
+            let _ = writeln!(md, "\nWhat each target did:\n\n{}", notes.concat());
         }
     }
     md
 }
 
-/// The terminal table: STEP then one column per target; below it, one line per non-pass
-/// cell with what was observed.
+/// The terminal table: STEP then one column per target; below it, one line per cell with
+/// what was observed (the evidence behind each verdict, pass included).
 pub fn render_terminal(matrices: &[FidelityMatrix], color: bool) -> String {
     let mut out = String::new();
     for m in matrices {
@@ -92,9 +115,8 @@ pub fn render_terminal(matrices: &[FidelityMatrix], color: bool) -> String {
         }
         for r in &m.rows {
             for (c, t) in r.cells.iter().zip(&m.targets) {
-                if c.verdict != NativeVerdict::Pass {
-                    let _ = writeln!(out, "  {} on {t}: {}: {}", r.step, c.verdict, c.observed);
-                }
+                let _ = writeln!(out, "  {} on {t}: {}: {}", r.step, c.verdict, c.observed);
+                out.push_str(&details(c, "      "));
             }
         }
     }
@@ -110,6 +132,8 @@ mod tests {
         let cell = |verdict, observed: &str| FidelityCell {
             verdict,
             observed: observed.into(),
+            evidence: vec![],
+            measurements: vec![],
         };
         FidelityMatrix {
             scenario: "transactions".into(),
@@ -119,7 +143,10 @@ mod tests {
                 documented: Some("a failed condition cancels every item".into()),
                 cite: Some("https://docs.aws.amazon.com/x".into()),
                 cells: vec![
-                    cell(NativeVerdict::Pass, "cancelled, nothing applied"),
+                    FidelityCell {
+                        evidence: vec!["item 1: ConditionalCheckFailed".into()],
+                        ..cell(NativeVerdict::Pass, "cancelled, nothing applied")
+                    },
                     cell(NativeVerdict::Unsupported, "UnknownOperationException"),
                 ],
             }],
@@ -127,24 +154,31 @@ mod tests {
     }
 
     #[test]
-    fn markdown_has_a_column_per_target_and_the_evidence_of_every_non_pass() {
+    fn markdown_has_a_column_per_target_and_the_evidence_of_every_cell() {
         let md = render_markdown(&[matrix()]);
         assert!(md.contains("| step | dynamodb-moto | dynamodb-dynalite | documented |"));
         assert!(md.contains("| all or nothing | pass | unsupported | a failed condition cancels every item ([source](https://docs.aws.amazon.com/x)) |"), "{md}");
         assert!(md.contains(
             "- **all or nothing** on `dynamodb-dynalite` — unsupported: UnknownOperationException"
         ));
-        assert!(!md.contains("on `dynamodb-moto`"));
+        assert!(md.contains(
+            "- **all or nothing** on `dynamodb-moto` — pass: cancelled, nothing applied\n  - item 1: ConditionalCheckFailed"
+        ));
     }
 
     #[test]
-    fn terminal_table_aligns_and_lists_what_did_not_pass() {
+    fn terminal_table_aligns_and_lists_what_each_target_did() {
         let t = render_terminal(&[matrix()], false);
         let lines: Vec<&str> = t.lines().filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], "TRANSACTIONS    DYNAMODB-MOTO  DYNAMODB-DYNALITE");
         assert_eq!(lines[1], "all or nothing  pass           unsupported");
         assert_eq!(
             lines[2],
+            "  all or nothing on dynamodb-moto: pass: cancelled, nothing applied"
+        );
+        assert_eq!(lines[3], "      item 1: ConditionalCheckFailed");
+        assert_eq!(
+            lines[4],
             "  all or nothing on dynamodb-dynalite: unsupported: UnknownOperationException"
         );
     }

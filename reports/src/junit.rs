@@ -34,7 +34,7 @@ fn scenario_cases(target: &str, s: &ScenarioReport) -> Vec<Case> {
     let class = format!("{target}.{}", s.name);
     let mut cases = Vec::new();
     match s.verdict {
-        Verdict::Unsupported => {
+        Verdict::Unsupported if s.native_steps.is_empty() => {
             cases.push(Case {
                 class,
                 name: s.name.clone(),

@@ -20,6 +20,9 @@ pub enum Verdict {
     Error,
     /// The target cannot express what the scenario needs; nothing was verified.
     Unsupported,
+    /// The target accepted every step but cannot show whether the documented behaviour
+    /// holds (e.g. consistency levels on a single-replica stand-in); not a pass.
+    Unverified,
 }
 
 impl Verdict {
@@ -29,25 +32,27 @@ impl Verdict {
             Verdict::Fail => "fail",
             Verdict::Error => "error",
             Verdict::Unsupported => "unsupported",
+            Verdict::Unverified => "unverified",
         }
     }
 
     /// The process exit code this verdict asks for (unsupported does not fail a run).
     pub fn exit_code(self) -> i32 {
         match self {
-            Verdict::Pass | Verdict::Unsupported => 0,
+            Verdict::Pass | Verdict::Unsupported | Verdict::Unverified => 0,
             Verdict::Fail => 1,
             Verdict::Error => 2,
         }
     }
 
-    /// The worse of two verdicts (error > fail > pass > unsupported).
+    /// The worse of two verdicts (error > fail > pass > unverified > unsupported).
     pub fn worst(self, other: Verdict) -> Verdict {
         let rank = |v: Verdict| match v {
             Verdict::Unsupported => 0,
-            Verdict::Pass => 1,
-            Verdict::Fail => 2,
-            Verdict::Error => 3,
+            Verdict::Unverified => 1,
+            Verdict::Pass => 2,
+            Verdict::Fail => 3,
+            Verdict::Error => 4,
         };
         if rank(other) > rank(self) {
             other
@@ -352,6 +357,21 @@ pub struct FidelityRow {
 pub struct FidelityCell {
     pub verdict: NativeVerdict,
     pub observed: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
+}
+
+impl FidelityCell {
+    fn plain(verdict: NativeVerdict, observed: String) -> Self {
+        FidelityCell {
+            verdict,
+            observed,
+            evidence: Vec::new(),
+            measurements: Vec::new(),
+        }
+    }
 }
 
 impl FidelityMatrix {
@@ -424,6 +444,8 @@ fn cell(s: &ScenarioReport, step: &str) -> FidelityCell {
         return FidelityCell {
             verdict: n.verdict,
             observed: n.observed.clone(),
+            evidence: n.evidence.clone(),
+            measurements: n.measurements.clone(),
         };
     }
     if let Some(p) = s.steps.iter().find(|p| p.step == step) {
@@ -442,14 +464,11 @@ fn cell(s: &ScenarioReport, step: &str) -> FidelityCell {
         } else {
             NativeVerdict::Deviates
         };
-        return FidelityCell { verdict, observed };
+        return FidelityCell::plain(verdict, observed);
     }
     let (verdict, observed) = match s.verdict {
         Verdict::Unsupported => (NativeVerdict::Unsupported, s.reason.clone()),
         _ => (NativeVerdict::Error, s.reason.clone()),
     };
-    FidelityCell {
-        verdict,
-        observed: observed.unwrap_or_else(|| "did not run".into()),
-    }
+    FidelityCell::plain(verdict, observed.unwrap_or_else(|| "did not run".into()))
 }

@@ -10,7 +10,7 @@ fn paint(text: &str, verdict: Verdict, color: bool) -> String {
     let code = match verdict {
         Verdict::Pass => "32",
         Verdict::Fail | Verdict::Error => "31",
-        Verdict::Unsupported => "33",
+        Verdict::Unsupported | Verdict::Unverified => "33",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }

@@ -493,8 +493,14 @@ mod tests {
         assert!(junit.contains("smoke &lt;&amp;&gt;"), "{junit}");
         assert!(junit.contains("failures=\"1\""), "{junit}");
         assert!(junit.contains("observed 4.00ms"), "{junit}");
-        assert!(junit.contains("skipped"), "native unsupported step is skipped: {junit}");
-        assert_eq!(json["fidelity"][0]["rows"][0]["cells"][0]["verdict"], "unsupported");
+        assert!(
+            junit.contains("skipped"),
+            "native unsupported step is skipped: {junit}"
+        );
+        assert_eq!(
+            json["fidelity"][0]["rows"][0]["cells"][0]["verdict"],
+            "unsupported"
+        );
         assert_eq!(
             json["targets"][0]["scenarios"][0]["request_units_by_op"]["write"],
             3.0
@@ -502,7 +508,10 @@ mod tests {
         let fidelity = std::fs::read_to_string(a.fidelity_md.as_ref().unwrap()).unwrap();
         assert!(fidelity.contains("| gsi lag | unsupported |"), "{fidelity}");
         let summary = std::fs::read_to_string(&a.summary_md).unwrap();
-        assert!(summary.contains("Request units: 3.0 in all (write 3.0)"), "{summary}");
+        assert!(
+            summary.contains("Request units: 3.0 in all (write 3.0)"),
+            "{summary}"
+        );
         let hlog = std::fs::read_to_string(&a.hlogs[0]).unwrap();
         assert_eq!(
             hlog.matches("Tag=write.ok,").count(),

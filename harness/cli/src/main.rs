@@ -3,6 +3,7 @@
 
 mod check_cmd;
 mod emulators_cmd;
+mod faults;
 mod load;
 mod run;
 mod targets;

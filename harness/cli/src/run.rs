@@ -8,6 +8,7 @@
 #[path = "progress.rs"]
 mod progress;
 
+use crate::faults::Faults;
 use crate::load::{load_all, LoadedIsolationTest, LoadedScenario};
 use crate::targets::{bring_up, connect, LiveTarget};
 use crate::{error_line, stdout_is_terminal, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
@@ -15,16 +16,18 @@ use assay_check::{check_expectations, evaluate_thresholds, OpCounts};
 use assay_core::metrics::IntervalSeries;
 use assay_core::threshold::parse_duration_ns;
 use assay_core::{
-    Driver, DriverConfig, HistoryEvent, LatencyHistograms, OpKind, Outcome, TargetSpec,
+    Driver, DriverConfig, HistoryEvent, LatencyHistograms, NativeVerdict, OpKind, Outcome,
+    TargetSpec,
 };
 use assay_engine::{
-    run_scenario, AbortSignal, EngineOptions, LiveStats, ScenarioRun, WorkloadStats,
+    run_scenario, AbortSignal, EngineOptions, LiveStats, NativeStepRun, ScenarioRun, WorkloadStats,
 };
 use assay_reports::{
-    render_table, write_run, IntervalRow, LatencyRow, Machine, RunReport, ScenarioArtifacts,
-    ScenarioReport, TargetReport, Unsupported, Verdict, WorkloadReport, REPORT_SCHEMA_VERSION,
+    render_fidelity, render_table, write_run, FidelityMatrix, IntervalRow, LatencyRow, Machine,
+    NativeStepReport, RunReport, ScenarioArtifacts, ScenarioReport, TargetReport, Unsupported,
+    Verdict, WorkloadReport, REPORT_SCHEMA_VERSION,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +56,9 @@ pub struct RunArgs {
     /// report is written.
     #[arg(long, default_value = "5s")]
     drain_grace: String,
+    /// A fault a local stand-in is started with, e.g. `spanner-abort=0.3` (repeatable).
+    #[arg(long = "fault")]
+    faults: Vec<String>,
 }
 
 /// What one scenario on one target produced, kept for the files written at the end.
@@ -131,6 +137,17 @@ pub async fn run_command(args: RunArgs) -> u8 {
         }
     }
 
+    let faults = match Faults::parse(&args.faults).and_then(|f| {
+        let backends: Vec<_> = specs.iter().filter_map(|s| s.local).collect();
+        f.check_targets(&backends).map(|()| f)
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            error_line(e);
+            return EXIT_CANNOT_RUN;
+        }
+    };
+
     let (run_id, short_id) = new_run_id();
     let run_dir = args
         .out
@@ -161,6 +178,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
     let bring_ups = specs.iter().map(|spec| {
         let run_dir = run_dir.clone();
         let mode = args.emulators;
+        let faults = &faults;
         async move {
             let backend = spec
                 .local
@@ -170,7 +188,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
                 spec.name,
                 backend.description()
             ));
-            let r = bring_up(spec, backend, mode, &run_dir).await;
+            let r = bring_up(spec, backend, mode, &run_dir, faults).await;
             match &r {
                 Ok(t) => status(&format!(
                     "{}: ready at {}",
@@ -263,6 +281,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
         machine: Machine::current(),
         verdict: Verdict::Pass,
         aborted: abort.reason().filter(|r| r.starts_with("interrupted")),
+        fidelity: FidelityMatrix::from_targets(&targets),
         targets,
     };
     report.verdict = report.overall_verdict();
@@ -282,8 +301,17 @@ pub async fn run_command(args: RunArgs) -> u8 {
         println!("isolation matrix on {target}:\n{matrix}");
     }
     print!("{}", render_table(&report, stdout_is_terminal()));
+    print!(
+        "{}",
+        render_fidelity(&report.fidelity, stdout_is_terminal())
+    );
     match write_run(&run_dir, &report, &artifacts) {
-        Ok(a) => println!("report: {}", a.report_json.display()),
+        Ok(a) => {
+            if let Some(f) = &a.fidelity_md {
+                println!("fidelity: {}", f.display());
+            }
+            println!("report: {}", a.report_json.display());
+        }
         Err(e) => {
             error_line(format!(
                 "cannot write the report to {}: {e}",
@@ -531,8 +559,14 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
     report.overall_latency = overall;
     report.thresholds =
         evaluate_thresholds(&scenario.thresholds, latencies, &counts, measured_time);
-    let mut ru = 0.0;
-    let mut any_ru = false;
+    let kinds: HashMap<u64, OpKind> = run
+        .history
+        .iter()
+        .filter_map(|e| match e {
+            HistoryEvent::Invoke { op_id, op, .. } => Some((*op_id, op.kind())),
+            _ => None,
+        })
+        .collect();
     for e in &run.history {
         if let HistoryEvent::Complete {
             op_id,
@@ -544,9 +578,8 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
             if run.workload.is_some() && workload_ops.contains(op_id) {
                 continue;
             }
-            if let Some(r) = meta.request_units {
-                ru += r;
-                any_ru = true;
+            if let (Some(r), Some(kind)) = (meta.request_units, kinds.get(op_id)) {
+                *report.request_units_by_op.entry(*kind).or_default() += r;
             }
             report.retries += u64::from(meta.retries);
             if let Some(c) = error_class {
@@ -555,9 +588,8 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
         }
     }
     if let Some(w) = &run.workload {
-        if let Some(r) = w.request_units {
-            ru += r;
-            any_ru = true;
+        for (kind, r) in &w.request_units {
+            *report.request_units_by_op.entry(*kind).or_default() += r;
         }
         report.retries += w.retries;
         for (class, n) in &w.error_classes {
@@ -565,7 +597,9 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
         }
         report.workload = Some(workload_report(w));
     }
-    report.request_units = any_ru.then_some(ru);
+    report.request_units =
+        (!report.request_units_by_op.is_empty()).then(|| report.request_units_by_op.values().sum());
+    report.native_steps = run.native.iter().map(native_step_report).collect();
     // Consistency models named in `checks`, each over the whole history.
     report.consistency = scenario
         .checks
@@ -576,7 +610,8 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
         .collect();
     let checks_ok = expectations.passed()
         && report.thresholds.iter().all(|t| t.passed)
-        && report.consistency.iter().all(|v| v.valid);
+        && report.consistency.iter().all(|v| v.valid)
+        && !report.native_steps.iter().any(|n| n.verdict.fails());
     report.steps = expectations.steps;
     report.verdict = if checks_ok {
         Verdict::Pass
@@ -597,6 +632,13 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
                     format!("{} ({} found)", v.model, found.join(", "))
                 }
             }))
+            .chain(
+                report
+                    .native_steps
+                    .iter()
+                    .filter(|n| n.verdict.fails())
+                    .map(|n| format!("step `{}` ({}: {})", n.step, n.verdict, n.observed)),
+            )
             .chain(report.thresholds.iter().filter(|t| !t.passed).map(|t| {
                 format!(
                     "threshold `{}` (observed {})",
@@ -605,6 +647,52 @@ fn fill_from_run(report: &mut ScenarioReport, loaded: &LoadedScenario, run: &Sce
             }))
             .collect();
         report.reason = Some(format!("failed: {}", failed.join(", ")));
+    }
+    // Nothing verified: every step was a native one this target cannot do or cannot show.
+    if report.verdict == Verdict::Pass
+        && scenario.steps.is_empty()
+        && !report.native_steps.is_empty()
+        && !report
+            .native_steps
+            .iter()
+            .any(|n| n.verdict == NativeVerdict::Pass)
+    {
+        let first = &report.native_steps[0];
+        report.verdict = if report
+            .native_steps
+            .iter()
+            .any(|n| n.verdict == NativeVerdict::Unverified)
+        {
+            Verdict::Unverified
+        } else {
+            Verdict::Unsupported
+        };
+        report.reason = Some(format!("{}: {}", first.verdict, first.observed));
+    }
+    // A native step that could not be carried out makes the run an error, not a finding.
+    if let Some(n) = report
+        .native_steps
+        .iter()
+        .find(|n| n.verdict == NativeVerdict::Error)
+    {
+        report.verdict = Verdict::Error;
+        report.reason = Some(format!("step `{}` could not run: {}", n.step, n.observed));
+    }
+}
+
+fn native_step_report(n: &NativeStepRun) -> NativeStepReport {
+    NativeStepReport {
+        step: n.step.name.clone(),
+        native: n.step.qualified(),
+        verdict: n.outcome.verdict,
+        observed: n.outcome.observed.clone(),
+        documented: n.step.documented.clone(),
+        cite: n.step.cite.clone(),
+        after_steps: n.step.after,
+        evidence: n.outcome.evidence.clone(),
+        measurements: n.outcome.measurements.clone(),
+        counters: n.outcome.counters.clone(),
+        elapsed_s: n.elapsed.as_secs_f64(),
     }
 }
 

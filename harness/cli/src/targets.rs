@@ -2,6 +2,7 @@
 //! `assay emulators up`), and building the driver for an endpoint. This is the only
 //! module that knows every driver crate.
 
+use crate::faults::Faults;
 use crate::{workspace_root, EmulatorMode, EXIT_PASS};
 use assay_core::isolation::IsolationLevel;
 use assay_core::{Driver, DriverConfig, DriverError, Endpoint, LocalBackend, TargetSpec};
@@ -57,16 +58,13 @@ impl LiveTarget {
 
     pub async fn stop(self) {
         if let LiveBackend::Started(emu) = self.backend {
-            match Arc::try_unwrap(emu) {
-                Ok(m) => {
-                    m.into_inner()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .stop()
-                        .await
-                }
-                // A health probe still holds a reference: dropping ours leaves the kill to
-                // the last holder's drop, which the emulators crate guarantees.
-                Err(_) => {}
+            // When a health probe still holds a reference, dropping ours leaves the kill
+            // to the last holder's drop, which the emulators crate guarantees.
+            if let Ok(m) = Arc::try_unwrap(emu) {
+                m.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .stop()
+                    .await
             }
         }
     }
@@ -78,9 +76,12 @@ pub async fn bring_up(
     backend: LocalBackend,
     mode: EmulatorMode,
     run_dir: &Path,
+    faults: &Faults,
 ) -> Result<LiveTarget, String> {
     let root = workspace_root();
-    if let Ok(detached) = assay_emulators::state::load(&root) {
+    // A stand-in started by `assay emulators up` runs without the faults asked for.
+    let reusable = !faults.applies_to(backend);
+    if let (true, Ok(detached)) = (reusable, assay_emulators::state::load(&root)) {
         if let Some(d) = detached
             .into_iter()
             .find(|d| d.backend() == backend && d.is_alive())
@@ -98,9 +99,12 @@ pub async fn bring_up(
         mode: mode.into(),
         workspace_root: root,
     };
-    let emu = Emulator::start(backend, &opts)
-        .await
-        .map_err(|e| e.to_string())?;
+    let started = if faults.applies_to(backend) {
+        Emulator::start_spanner(&opts, faults.spanner).await
+    } else {
+        Emulator::start(backend, &opts).await
+    };
+    let emu = started.map_err(|e| e.to_string())?;
     Ok(LiveTarget {
         spec: spec.clone(),
         endpoint: emu.endpoint().clone(),
