@@ -24,6 +24,7 @@ pub mod containers;
 pub mod cosmos_adapter;
 pub mod state;
 
+pub mod testing;
 mod cosmos;
 mod dynamodb;
 mod native;

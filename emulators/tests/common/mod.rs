@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use assay_core::LocalBackend;
-use assay_emulators::{availability, group_members, process_is_alive, Emulator, StartOptions};
+use assay_emulators::{group_members, process_is_alive, Emulator, StartOptions};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,8 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Starts `backend` natively, or returns `None` (printing why) when it cannot run here.
 pub async fn start_or_skip(backend: LocalBackend) -> Option<Emulator> {
     let opts = StartOptions::for_tests();
-    if let Err(why) = availability(backend, &opts.workspace_root) {
-        eprintln!("skipped: {backend} is not installed on this machine: {why}");
+    if !assay_emulators::testing::backend_available(backend, &opts.workspace_root) {
         return None;
     }
     let started = Instant::now();

@@ -492,3 +492,72 @@ fn isolation_suite_prints_and_stores_the_matrix() {
         "{s}"
     );
 }
+
+/// The DynamoDB transaction conformance step on both stand-ins: moto cancels the
+/// transaction with a reason per item, dynalite lacks transactions (unsupported, not
+/// passed); the fidelity matrix says both, on the terminal and in fidelity.md.
+#[test]
+fn conformance_fidelity_matrix_on_two_dynamodb_stand_ins() {
+    let (out, report, dir) = run_passing(
+        "scenarios/conformance/dynamodb/08-transactions.toml",
+        "dynamodb-moto,dynamodb-dynalite",
+    );
+    let row =
+        "transaction with a failing condition check applies nothing  pass           unsupported";
+    assert!(out.stdout.contains(row), "{}", out.stdout);
+    let fidelity = std::fs::read_to_string(dir.path().join("fidelity.md")).unwrap();
+    assert!(fidelity.contains("| pass | unsupported |"), "{fidelity}");
+    let matrix = &report["fidelity"][0];
+    assert_eq!(matrix["targets"][0], "dynamodb-moto");
+    let moto = &matrix["rows"][0]["cells"][0];
+    assert_eq!(moto["verdict"], "pass");
+    // The cancelled transaction's reason per item is the evidence.
+    let evidence = moto["evidence"].as_array().expect("per-item reasons");
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("ConditionalCheckFailed")),
+        "{evidence:?}"
+    );
+    let dynalite = &report["targets"][1]["scenarios"][0];
+    assert_eq!(dynalite["verdict"], "unsupported", "{dynalite}");
+}
+
+/// `.slt` files and the replica-lag probe as `sql.*` native steps: the lag histogram is in
+/// the report; the target without a replica says why it cannot measure one.
+#[test]
+fn slt_and_replica_lag_run_as_native_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "scenarios/conformance/sql/slt.toml",
+        "scenarios/consistency/replica-lag.toml",
+        "--target",
+        "postgres-replica",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert!(
+        out.stdout.contains("replica_lag: 500 samples"),
+        "{}",
+        out.stdout
+    );
+    let scenarios = report["targets"][0]["scenarios"].as_array().unwrap();
+    let slt = scenarios
+        .iter()
+        .find(|s| s["name"] == "sqllogictest")
+        .unwrap();
+    assert_eq!(slt["verdict"], "pass", "{slt}");
+    assert_eq!(slt["native_steps"].as_array().unwrap().len(), 5);
+    let lag = scenarios
+        .iter()
+        .find(|s| s["name"] == "replica-lag")
+        .unwrap();
+    let m = &lag["native_steps"][0]["measurements"][0];
+    assert_eq!(m["name"], "replica_lag");
+    assert_eq!(m["count"], 500);
+    assert!(m["p99_us"].as_u64().unwrap() >= m["p50_us"].as_u64().unwrap());
+}

@@ -227,6 +227,12 @@ pub trait Driver: Send + Sync {
 
     async fn execute(&self, op: &Op) -> OpResult;
 
+    /// Whether this driver runs native steps of `family` (`native = "family.check"`): its
+    /// own family, and for SQL drivers also the shared `sql` family (e.g. `sql.slt`).
+    fn runs_native(&self, family: &str) -> bool {
+        family == self.family()
+    }
+
     /// Run a backend-specific conformance step of this driver's family. Whatever it
     /// creates is namespaced like `setup`'s tables and removed by `teardown`.
     async fn native(&self, step: &NativeStep) -> NativeOutcome {

@@ -32,6 +32,9 @@ pub struct NativeStep {
     pub timeout: Duration,
     /// How many portable steps run before this one (keeps the file's order).
     pub after: usize,
+    /// The scenario file the step came from, so a parameter naming another file (e.g. an
+    /// `.slt` file) resolves beside it.
+    pub scenario_file: String,
 }
 
 impl NativeStep {
@@ -45,6 +48,15 @@ impl NativeStep {
             .get(name)
             .and_then(|v| v.as_u64())
             .unwrap_or(default)
+    }
+
+    /// A path parameter, relative to the scenario file's directory.
+    pub fn param_path(&self, name: &str) -> Option<std::path::PathBuf> {
+        let rel = self.params.get(name)?.as_str()?;
+        let base = std::path::Path::new(&self.scenario_file)
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        Some(base.join(rel))
     }
 
     pub fn param_str<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
@@ -240,7 +252,15 @@ mod tests {
             cite: String::new(),
             timeout: Duration::from_secs(1),
             after: 0,
+            scenario_file: "scenarios/conformance/sql/slt.toml".into(),
         };
+        assert_eq!(s.param_path("clients"), None);
+        let mut with_file = s.clone();
+        with_file.params = serde_json::json!({"file": "nulls.slt"});
+        assert_eq!(
+            with_file.param_path("file").unwrap(),
+            std::path::Path::new("scenarios/conformance/sql/nulls.slt")
+        );
         assert_eq!(s.qualified(), "dynamodb.atomic_counter");
         assert_eq!(s.param_u64("clients", 1), 16);
         assert_eq!(s.param_u64("increments", 1000), 1000);

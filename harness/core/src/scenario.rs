@@ -752,6 +752,7 @@ fn parse_native_step(
         cite,
         timeout,
         after,
+        scenario_file: String::new(),
     })
 }
 
@@ -1051,7 +1052,9 @@ impl Scenario {
             }
             let (op_name, expect) = match (s.op, s.native, s.expect) {
                 (None, Some(n), None) => {
-                    native.push(parse_native_step(n, s.name, s.params, s.documented, s.cite, s.timeout, steps.len(), &at)?);
+                    let mut step = parse_native_step(n, s.name, s.params, s.documented, s.cite, s.timeout, steps.len(), &at)?;
+                    step.scenario_file = file.to_string();
+                    native.push(step);
                     continue;
                 }
                 (Some(_), Some(n), _) => {

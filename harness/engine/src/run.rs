@@ -272,7 +272,7 @@ pub async fn run_scenario(
 async fn run_native(shared: &Arc<Shared>, step: &NativeStep) -> NativeStepRun {
     let started = Instant::now();
     let family = shared.driver.family();
-    let outcome = if step.family != family {
+    let outcome = if !shared.driver.runs_native(&step.family) {
         NativeOutcome::unsupported(format!(
             "a {} step; this target's driver is {family}",
             step.family

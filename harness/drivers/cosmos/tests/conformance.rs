@@ -65,10 +65,7 @@ async fn native_steps_on_cosmos_local() {
     assert!(steps.len() >= 9, "found {} native steps", steps.len());
 
     let opts = StartOptions::for_tests();
-    if let Err(reason) =
-        assay_emulators::availability(LocalBackend::CosmosLocal, &opts.workspace_root)
-    {
-        eprintln!("SKIPPED: cosmos-local cannot run here: {reason}");
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
         return;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)
@@ -129,10 +126,7 @@ async fn native_steps_on_cosmos_local() {
 #[tokio::test]
 async fn unknown_checks_are_unsupported_and_create_nothing() {
     let opts = StartOptions::for_tests();
-    if let Err(reason) =
-        assay_emulators::availability(LocalBackend::CosmosLocal, &opts.workspace_root)
-    {
-        eprintln!("SKIPPED: cosmos-local cannot run here: {reason}");
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
         return;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)
@@ -176,10 +170,7 @@ async fn unknown_checks_are_unsupported_and_create_nothing() {
 #[tokio::test]
 async fn a_step_past_its_timeout_is_an_error_and_leaves_nothing_behind() {
     let opts = StartOptions::for_tests();
-    if let Err(reason) =
-        assay_emulators::availability(LocalBackend::CosmosLocal, &opts.workspace_root)
-    {
-        eprintln!("SKIPPED: cosmos-local cannot run here: {reason}");
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
         return;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)

@@ -34,10 +34,7 @@ async fn start() -> Option<(Emulator, CosmosDriver)> {
 
 async fn start_with(op_timeout: Duration) -> Option<(Emulator, CosmosDriver)> {
     let opts = StartOptions::for_tests();
-    if let Err(reason) =
-        assay_emulators::availability(LocalBackend::CosmosLocal, &opts.workspace_root)
-    {
-        eprintln!("SKIPPED: cosmos-local cannot run here: {reason}");
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
         return None;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)

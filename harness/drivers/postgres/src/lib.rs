@@ -23,6 +23,7 @@ mod exec;
 pub mod isolation;
 mod lag;
 mod naming;
+mod native;
 mod pool;
 pub mod slt;
 
@@ -36,7 +37,7 @@ pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
 use assay_core::scenario::TableSpec;
 use assay_core::{
     Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint, ErrorClass,
-    Op, OpResult,
+    NativeOutcome, NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
 use classify::Phase;
@@ -108,6 +109,8 @@ enum SchemaState {
 }
 
 pub struct PostgresDriver {
+    /// Kept for runners that open their own connections (`.slt` files).
+    endpoint: Endpoint,
     primary: Target,
     replica: Option<Target>,
     schema: Schema,
@@ -153,6 +156,7 @@ impl PostgresDriver {
             None => None,
         };
         Ok(PostgresDriver {
+            endpoint: endpoint.clone(),
             primary,
             replica,
             schema,
@@ -405,6 +409,14 @@ impl Driver for PostgresDriver {
         };
         lease.release(!poisoned);
         result
+    }
+
+    fn runs_native(&self, family: &str) -> bool {
+        family == "postgres" || family == "sql"
+    }
+
+    async fn native(&self, step: &NativeStep) -> NativeOutcome {
+        self.run_native(step).await
     }
 
     async fn teardown(&self) -> Result<(), DriverError> {

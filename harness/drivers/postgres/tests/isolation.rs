@@ -16,8 +16,7 @@ use IsolationLevel::{ReadCommitted, RepeatableRead, Serializable};
 
 async fn start_postgres() -> Option<Emulator> {
     let opts = StartOptions::for_tests();
-    if let Err(why) = assay_emulators::availability(LocalBackend::Postgres, &opts.workspace_root) {
-        eprintln!("skipping: PostgreSQL is not installed here: {why}");
+    if !assay_emulators::testing::backend_available(LocalBackend::Postgres, &opts.workspace_root) {
         return None;
     }
     match Emulator::start(LocalBackend::Postgres, &opts).await {

@@ -21,8 +21,7 @@ const OP_TIMEOUT: Duration = Duration::from_secs(2);
 /// A started PostgreSQL, or `None` (with the reason printed) when its binaries are absent.
 async fn start_postgres() -> Option<Emulator> {
     let opts = StartOptions::for_tests();
-    if let Err(why) = assay_emulators::availability(LocalBackend::Postgres, &opts.workspace_root) {
-        eprintln!("skipping: PostgreSQL is not installed here: {why}");
+    if !assay_emulators::testing::backend_available(LocalBackend::Postgres, &opts.workspace_root) {
         return None;
     }
     match Emulator::start(LocalBackend::Postgres, &opts).await {

@@ -7,7 +7,7 @@
 mod common;
 
 use assay_core::{Driver, NativeOutcome, NativeStep, NativeVerdict, Scenario};
-use assay_emulators::{availability, Emulator, SpannerFaults, StartOptions};
+use assay_emulators::{Emulator, SpannerFaults, StartOptions};
 use common::*;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -138,11 +138,7 @@ fn rmw_step(clients: u64, increments: u64) -> NativeStep {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raised_abort_probability_forces_retries_but_loses_no_increment() {
     let opts = StartOptions::for_tests();
-    if let Err(reason) = availability(
-        assay_core::LocalBackend::SpannerEmulator,
-        &opts.workspace_root,
-    ) {
-        eprintln!("SKIPPED: the Cloud Spanner emulator is not installed here: {reason}");
+    if !assay_emulators::testing::backend_available(assay_core::LocalBackend::SpannerEmulator, &opts.workspace_root) {
         return;
     }
     let faults = SpannerFaults {

@@ -5,7 +5,7 @@
 
 use assay_core::{DriverConfig, LocalBackend, Op, OpResult, OpValue, Outcome, Record};
 use assay_driver_spanner::SpannerDriver;
-use assay_emulators::{availability, Emulator, StartOptions};
+use assay_emulators::{Emulator, StartOptions};
 use std::time::Duration;
 
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -14,8 +14,7 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// installed on this machine.
 pub async fn emulator() -> Option<Emulator> {
     let opts = StartOptions::for_tests();
-    if let Err(reason) = availability(LocalBackend::SpannerEmulator, &opts.workspace_root) {
-        eprintln!("SKIPPED: the Cloud Spanner emulator is not installed here: {reason}");
+    if !assay_emulators::testing::backend_available(LocalBackend::SpannerEmulator, &opts.workspace_root) {
         return None;
     }
     let started = std::time::Instant::now();
