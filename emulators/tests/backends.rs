@@ -169,7 +169,10 @@ async fn moto_answers_list_tables() {
 async fn moto_runs_from_the_project_venv_when_the_machine_has_another_version() {
     use std::os::unix::fs::PermissionsExt;
     let real = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(LocalBackend::DynamodbMoto, &real.workspace_root) {
+    if !assay_emulators::testing::backend_available(
+        LocalBackend::DynamodbMoto,
+        &real.workspace_root,
+    ) {
         return;
     }
     let python3 = std::env::split_paths(&std::env::var_os("PATH").unwrap())

@@ -65,7 +65,8 @@ async fn native_steps_on_cosmos_local() {
     assert!(steps.len() >= 9, "found {} native steps", steps.len());
 
     let opts = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root)
+    {
         return;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)
@@ -126,7 +127,8 @@ async fn native_steps_on_cosmos_local() {
 #[tokio::test]
 async fn unknown_checks_are_unsupported_and_create_nothing() {
     let opts = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root)
+    {
         return;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)
@@ -170,7 +172,8 @@ async fn unknown_checks_are_unsupported_and_create_nothing() {
 #[tokio::test]
 async fn a_step_past_its_timeout_is_an_error_and_leaves_nothing_behind() {
     let opts = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root)
+    {
         return;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)

@@ -34,7 +34,8 @@ async fn start() -> Option<(Emulator, CosmosDriver)> {
 
 async fn start_with(op_timeout: Duration) -> Option<(Emulator, CosmosDriver)> {
     let opts = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root) {
+    if !assay_emulators::testing::backend_available(LocalBackend::CosmosLocal, &opts.workspace_root)
+    {
         return None;
     }
     let emulator = Emulator::start(LocalBackend::CosmosLocal, &opts)

@@ -138,7 +138,10 @@ fn rmw_step(clients: u64, increments: u64) -> NativeStep {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raised_abort_probability_forces_retries_but_loses_no_increment() {
     let opts = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(assay_core::LocalBackend::SpannerEmulator, &opts.workspace_root) {
+    if !assay_emulators::testing::backend_available(
+        assay_core::LocalBackend::SpannerEmulator,
+        &opts.workspace_root,
+    ) {
         return;
     }
     let faults = SpannerFaults {

@@ -14,7 +14,10 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// installed on this machine.
 pub async fn emulator() -> Option<Emulator> {
     let opts = StartOptions::for_tests();
-    if !assay_emulators::testing::backend_available(LocalBackend::SpannerEmulator, &opts.workspace_root) {
+    if !assay_emulators::testing::backend_available(
+        LocalBackend::SpannerEmulator,
+        &opts.workspace_root,
+    ) {
         return None;
     }
     let started = std::time::Instant::now();
