@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// A fault a local stand-in is started with, e.g. `spanner-abort=0.3` (repeatable).
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// Engine worker tasks a workload's clients are spread over (default: the engine's,
+    /// see `docs/scenario-format.md`).
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
 }
 
 /// What one scenario on one target produced, kept for the files written at the end.
@@ -239,6 +243,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
                 op_timeout,
                 seed: args.seed,
                 drain_grace,
+                workers: args.workers,
             };
             let (scenario_report, rec) = run_one(&live, loaded, namespace, knobs, &abort).await;
             status(&format!(
@@ -410,6 +415,7 @@ struct Knobs {
     op_timeout: Duration,
     seed: u64,
     drain_grace: Duration,
+    workers: usize,
 }
 
 async fn run_one(
@@ -423,6 +429,7 @@ async fn run_one(
         op_timeout,
         seed,
         drain_grace,
+        workers,
     } = knobs;
     let scenario = &loaded.scenario;
     let mut report = ScenarioReport::new(
@@ -473,6 +480,7 @@ async fn run_one(
         seed,
         drain_grace,
         live: Some(live_stats.clone()),
+        workers,
         ..EngineOptions::default()
     };
     let progress = scenario.workload.as_ref().map(|_| {

@@ -29,6 +29,8 @@ struct Args {
     skip_pgbench: bool,
     /// Runtime threads for Assay's side (default: one per CPU, as `assay run` uses).
     threads: usize,
+    /// Engine worker tasks against PostgreSQL (default: the engine's).
+    workers: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
         duration_s: 20,
         skip_pgbench: false,
         threads: 0,
+        workers: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -54,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
             "--clients" => a.clients = num("--clients")?.clamp(1, 128) as u32,
             "--duration" => a.duration_s = num("--duration")?.max(1),
             "--threads" => a.threads = num("--threads")?.clamp(1, 64) as usize,
+            "--workers" => a.workers = num("--workers")?.clamp(1, 64) as usize,
             other => return Err(format!("unknown option `{other}`; use --quick, --scale N, --clients N, --duration SECS, --threads N, --skip-pgbench")),
         }
     }
@@ -315,6 +319,7 @@ async fn versus_pgbench_on(a: &Args, bin: &PathBuf, endpoint: &Endpoint) -> Resu
     let result = async {
         let engine = EngineOptions {
             op_timeout: Duration::from_secs(10),
+            workers: a.workers,
             ..EngineOptions::default()
         };
         let started = Instant::now();
