@@ -21,6 +21,7 @@ pub const SPANNER_GRPC_PORT: u16 = 9010;
 pub const SPANNER_REST_PORT: u16 = 9020;
 pub const COSMOS_PORT: u16 = 8081;
 pub const POSTGRES_PORT: u16 = 5432;
+pub const MYSQL_PORT: u16 = 3306;
 
 const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 const DAEMON_PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -171,12 +172,35 @@ pub fn postgres(password: &str) -> ContainerDef {
     }
 }
 
+/// MariaDB 10.11 (the LTS the native stand-in gets from Debian 12). The driver creates a
+/// database per run, which the image's MARIADB_USER may not, so the endpoint logs in as root.
+pub fn mariadb(root_password: &str) -> ContainerDef {
+    ContainerDef {
+        image: "mariadb",
+        tag: "10.11",
+        ports: vec![MYSQL_PORT],
+        env: vec![
+            ("MARIADB_ROOT_PASSWORD", root_password.to_string()),
+            ("MARIADB_DATABASE", crate::mysql::DATABASE.to_string()),
+        ],
+        cmd: vec![],
+        // The entrypoint's temporary init server says it first; the real server second.
+        wait: vec![WaitCondition {
+            source: LogSource::Stderr,
+            message: "ready for connections",
+            times: 2,
+        }],
+        startup_timeout: Duration::from_secs(120),
+    }
+}
+
 /// The container for `backend`, if it has one.
 pub fn definition(backend: LocalBackend, postgres_password: &str) -> Option<ContainerDef> {
     match backend {
         LocalBackend::Postgres => Some(postgres(postgres_password)),
         LocalBackend::SpannerEmulator => Some(spanner_emulator()),
         LocalBackend::CosmosLocal => Some(cosmos_emulator()),
+        LocalBackend::Mysql => Some(mariadb(postgres_password)),
         LocalBackend::PostgresReplica
         | LocalBackend::DynamodbMoto
         | LocalBackend::DynamodbDynalite => None,
@@ -324,6 +348,12 @@ pub(crate) async fn start(
             }
         }
         LocalBackend::CosmosLocal => cosmos::endpoint(format!("https://{host}:{first}")),
+        LocalBackend::Mysql => Endpoint::Mysql {
+            url: Secret::new(format!(
+                "mysql://root:{password}@{host}:{first}/{}",
+                crate::mysql::DATABASE
+            )),
+        },
         LocalBackend::DynamodbMoto | LocalBackend::DynamodbDynalite => {
             // Unreachable through `definition`, kept exhaustive for a future dynamodb-local.
             dynamodb::endpoint(first)
@@ -437,7 +467,19 @@ mod tests {
     }
 
     #[test]
-    fn only_three_backends_have_containers() {
+    fn mariadb_gets_the_root_password_and_waits_for_the_real_server() {
+        let def = mariadb("pw123");
+        assert_eq!(def.reference(), "mariadb:10.11");
+        let req = def.request();
+        assert_eq!(ports_of(&req), vec![3306]);
+        let env = env_of(&req);
+        assert!(env.contains(&("MARIADB_ROOT_PASSWORD".into(), "pw123".into())));
+        assert!(env.contains(&("MARIADB_DATABASE".into(), "assay".into())));
+        assert_eq!(def.wait[0].times, 2);
+    }
+
+    #[test]
+    fn only_four_backends_have_containers() {
         let with: Vec<_> = LocalBackend::ALL
             .into_iter()
             .filter(|b| definition(*b, "x").is_some())
@@ -447,7 +489,8 @@ mod tests {
             [
                 LocalBackend::Postgres,
                 LocalBackend::SpannerEmulator,
-                LocalBackend::CosmosLocal
+                LocalBackend::CosmosLocal,
+                LocalBackend::Mysql
             ]
         );
         assert!(why_no_container(LocalBackend::DynamodbMoto).contains("dynamodb-local"));

@@ -24,9 +24,9 @@ pub mod containers;
 pub mod cosmos_adapter;
 pub mod state;
 
-pub mod testing;
 mod cosmos;
 mod dynamodb;
+mod mysql;
 mod native;
 mod net;
 mod node;
@@ -35,7 +35,9 @@ mod postgres_replica;
 mod process;
 mod python;
 mod spanner;
+pub mod testing;
 
+pub use mysql::InstallOutcome;
 pub use process::{
     group_members, kill_all_started, process_is_alive, started_process_groups, DetachedProcess,
 };
@@ -291,6 +293,7 @@ impl Emulator {
                 LocalBackend::DynamodbMoto => dynamodb::start_moto(&ctx).await,
                 LocalBackend::DynamodbDynalite => dynamodb::start_dynalite(&ctx).await,
                 LocalBackend::CosmosLocal => cosmos::start(&ctx).await,
+                LocalBackend::Mysql => mysql::start(&ctx).await,
             };
             match result {
                 Ok(started) => {
@@ -464,6 +467,22 @@ pub fn availability(backend: LocalBackend, workspace_root: &Path) -> Result<(), 
         LocalBackend::DynamodbMoto => python::availability(workspace_root),
         LocalBackend::DynamodbDynalite => node::availability(workspace_root),
         LocalBackend::CosmosLocal => node::availability(workspace_root),
+        LocalBackend::Mysql => mysql::find_binaries().map(|_| ()),
+    }
+}
+
+/// Puts `backend`'s server binaries on this machine (`assay emulators install`). Only
+/// mysql is installed this way (MariaDB through apt-get, as root); the others install
+/// themselves on first start or come with the image. Bounded to about ten minutes.
+pub async fn install(backend: LocalBackend) -> Result<InstallOutcome, EmulatorError> {
+    match backend {
+        LocalBackend::Mysql => mysql::install().await,
+        other => Err(EmulatorError::Unavailable {
+            backend: other,
+            reason: "`install` only handles mysql; this backend installs itself on first start \
+                     or needs its binaries from the README"
+                .to_string(),
+        }),
     }
 }
 

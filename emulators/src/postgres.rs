@@ -93,7 +93,7 @@ impl RunAs {
     }
 }
 
-fn lookup_user(name: &str) -> Option<RunAs> {
+pub(crate) fn lookup_user(name: &str) -> Option<RunAs> {
     let cname = std::ffi::CString::new(name).ok()?;
     // SAFETY: getpwnam returns a pointer into static storage or null; we copy out at once.
     // Starts run on few threads and nothing else here calls getpw*, so no overwrite race.

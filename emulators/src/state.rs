@@ -118,6 +118,9 @@ enum Connection {
         url: String,
         replica_url: Option<String>,
     },
+    Mysql {
+        url: String,
+    },
 }
 
 impl Connection {
@@ -155,6 +158,9 @@ impl Connection {
                 url: url.expose().to_string(),
                 replica_url: plain(replica_url),
             },
+            Endpoint::Mysql { url } => Connection::Mysql {
+                url: url.expose().to_string(),
+            },
         }
     }
 
@@ -191,6 +197,9 @@ impl Connection {
             Connection::Postgres { url, replica_url } => Endpoint::Postgres {
                 url: Secret::new(url.clone()),
                 replica_url: secret(replica_url),
+            },
+            Connection::Mysql { url } => Endpoint::Mysql {
+                url: Secret::new(url.clone()),
             },
         }
     }

@@ -1,10 +1,10 @@
-//! `assay emulators up|down|status`: local stand-ins that outlive one command, so a
-//! developer can run many scenarios without paying start-up each time. `assay run`
-//! reuses any that are up.
+//! `assay emulators up|down|status|install`: local stand-ins that outlive one command, so a
+//! developer can run many scenarios without paying start-up each time (`assay run` reuses
+//! any that are up), and installing the server binaries a stand-in needs.
 
 use crate::{error_line, workspace_root, EmulatorMode, EXIT_CANNOT_RUN, EXIT_PASS};
 use assay_core::LocalBackend;
-use assay_emulators::{state, Emulator, StartOptions};
+use assay_emulators::{state, Emulator, InstallOutcome, StartOptions};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -20,6 +20,12 @@ pub enum Action {
     Down,
     /// Show which stand-ins are up and where.
     Status,
+    /// Install a stand-in's server binaries on this machine (mysql: MariaDB via apt-get,
+    /// as root).
+    Install {
+        /// The target whose server to install: mysql.
+        name: String,
+    },
 }
 
 fn parse_backends(names: &[String]) -> Result<Vec<LocalBackend>, String> {
@@ -44,6 +50,7 @@ fn parse_backends(names: &[String]) -> Result<Vec<LocalBackend>, String> {
 pub async fn run(action: Action) -> u8 {
     let root = workspace_root();
     match action {
+        Action::Install { name } => install(&name).await,
         Action::Up { names, emulators } => {
             let named = !names.is_empty();
             let backends = match parse_backends(&names) {
@@ -68,6 +75,14 @@ pub async fn run(action: Action) -> u8 {
                 if kept.iter().any(|d| d.backend() == b) {
                     println!("{:18} already up", b.name());
                     continue;
+                }
+                // Unnamed, a stand-in this machine cannot run (e.g. mysql before
+                // `assay emulators install mysql`) is reported and left out.
+                if !named {
+                    if let Err(why) = assay_emulators::availability(b, &root) {
+                        println!("{:18} not started: {why}", b.name());
+                        continue;
+                    }
                 }
                 match Emulator::start(b, &opts).await {
                     Ok(emu) => {
@@ -132,6 +147,42 @@ pub async fn run(action: Action) -> u8 {
                 );
             }
             EXIT_PASS
+        }
+    }
+}
+
+async fn install(name: &str) -> u8 {
+    let backend = match parse_backends(&[name.to_string()]) {
+        Ok(b) if b.len() == 1 => b[0],
+        Ok(_) => {
+            error_line("name exactly one target to install, e.g. `assay emulators install mysql`");
+            return EXIT_CANNOT_RUN;
+        }
+        Err(e) => {
+            error_line(e);
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    let started = std::time::Instant::now();
+    match assay_emulators::install(backend).await {
+        Ok(InstallOutcome::AlreadyInstalled(server)) => {
+            println!(
+                "{backend}: already installed ({}); nothing to do",
+                server.display()
+            );
+            EXIT_PASS
+        }
+        Ok(InstallOutcome::Installed(server)) => {
+            println!(
+                "{backend}: installed {} in {:.0?}; its system service is stopped (Assay starts its own)",
+                server.display(),
+                started.elapsed()
+            );
+            EXIT_PASS
+        }
+        Err(e) => {
+            error_line(e);
+            EXIT_CANNOT_RUN
         }
     }
 }

@@ -114,7 +114,7 @@ pub async fn bring_up(
 }
 
 /// Builds the driver for an endpoint. `isolation` is the scenario's requested level for
-/// transactions, honoured where the backend lets a client choose (PostgreSQL); Spanner
+/// transactions, honoured where the backend lets a client choose (PostgreSQL, MySQL); Spanner
 /// and DynamoDB transactions are always serializable.
 pub async fn connect(
     endpoint: &Endpoint,
@@ -139,6 +139,15 @@ pub async fn connect(
             Arc::new(
                 assay_driver_postgres::PostgresDriver::connect_with(endpoint, config, options)
                     .await?,
+            )
+        }
+        Endpoint::Mysql { .. } => {
+            let mut options = assay_driver_mysql::MysqlOptions::default();
+            if let Some(level) = isolation {
+                options.isolation = level;
+            }
+            Arc::new(
+                assay_driver_mysql::MysqlDriver::connect_with(endpoint, config, options).await?,
             )
         }
     })

@@ -12,6 +12,7 @@ pub enum Family {
     Spanner,
     Cosmos,
     Postgres,
+    Mysql,
 }
 
 impl Family {
@@ -21,6 +22,7 @@ impl Family {
             Family::Spanner => "spanner",
             Family::Cosmos => "cosmos",
             Family::Postgres => "postgres",
+            Family::Mysql => "mysql",
         }
     }
 }
@@ -42,16 +44,19 @@ pub enum LocalBackend {
     DynamodbMoto,
     DynamodbDynalite,
     CosmosLocal,
+    /// A MySQL-compatible server (MariaDB or MySQL) from the binaries on this machine.
+    Mysql,
 }
 
 impl LocalBackend {
-    pub const ALL: [LocalBackend; 6] = [
+    pub const ALL: [LocalBackend; 7] = [
         LocalBackend::Postgres,
         LocalBackend::PostgresReplica,
         LocalBackend::SpannerEmulator,
         LocalBackend::DynamodbMoto,
         LocalBackend::DynamodbDynalite,
         LocalBackend::CosmosLocal,
+        LocalBackend::Mysql,
     ];
 
     /// The target name users type (`--target dynamodb-moto`).
@@ -63,6 +68,7 @@ impl LocalBackend {
             LocalBackend::DynamodbMoto => "dynamodb-moto",
             LocalBackend::DynamodbDynalite => "dynamodb-dynalite",
             LocalBackend::CosmosLocal => "cosmos-local",
+            LocalBackend::Mysql => "mysql",
         }
     }
 
@@ -72,6 +78,7 @@ impl LocalBackend {
             LocalBackend::SpannerEmulator => Family::Spanner,
             LocalBackend::DynamodbMoto | LocalBackend::DynamodbDynalite => Family::Dynamodb,
             LocalBackend::CosmosLocal => Family::Cosmos,
+            LocalBackend::Mysql => Family::Mysql,
         }
     }
 
@@ -87,6 +94,7 @@ impl LocalBackend {
             LocalBackend::CosmosLocal => {
                 "Cosmos DB NoSQL API on @vercel/cosmosdb-server (npm) behind Assay's adapter"
             }
+            LocalBackend::Mysql => "MySQL wire on MariaDB (mariadbd or mysqld on this machine)",
         }
     }
 
@@ -159,6 +167,10 @@ pub enum Endpoint {
         /// A read replica's URL, when the target has one.
         replica_url: Option<Secret>,
     },
+    Mysql {
+        /// `mysql://user:password@host:port/db`
+        url: Secret,
+    },
 }
 
 impl Endpoint {
@@ -168,6 +180,7 @@ impl Endpoint {
             Endpoint::Spanner { .. } => Family::Spanner,
             Endpoint::Cosmos { .. } => Family::Cosmos,
             Endpoint::Postgres { .. } => Family::Postgres,
+            Endpoint::Mysql { .. } => Family::Mysql,
         }
     }
 
@@ -192,6 +205,7 @@ impl Endpoint {
             ),
             Endpoint::Cosmos { url, .. } => format!("cosmos {url}"),
             Endpoint::Postgres { url, .. } => format!("postgres {}", redact_url(url.expose())),
+            Endpoint::Mysql { url } => format!("mysql {}", redact_url(url.expose())),
         }
     }
 }
@@ -262,6 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn mysql_secrets_never_serialise() {
+        let ep = Endpoint::Mysql {
+            url: Secret::new("mysql://assay:hunter2@127.0.0.1:3306/assay"),
+        };
+        let json = serde_json::to_string(&ep).unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(json.contains(r#""family":"mysql""#), "{json}");
+        assert!(!format!("{ep:?}").contains("hunter2"));
+        assert_eq!(
+            ep.display_safe(),
+            "mysql mysql://assay:***@127.0.0.1:3306/assay"
+        );
+        assert_eq!(ep.family(), Family::Mysql);
+    }
+
+    #[test]
     fn unknown_target_lists_known_ones() {
         let err = TargetSpec::resolve("dynamo").unwrap_err();
         assert!(err.contains("dynamodb-moto"), "{err}");
@@ -284,5 +314,8 @@ mod tests {
         let spec = TargetSpec::resolve("postgres-replica").unwrap();
         assert_eq!(spec.family, Family::Postgres);
         assert_eq!(spec.local, Some(LocalBackend::PostgresReplica));
+        let spec = TargetSpec::resolve("mysql").unwrap();
+        assert_eq!(spec.family, Family::Mysql);
+        assert_eq!(spec.local, Some(LocalBackend::Mysql));
     }
 }

@@ -1,0 +1,154 @@
+//! The connections ops run on: at most `size` of them, checked out for one op and given back
+//! without a round trip, each opened with the session's server-side bounds.
+//!
+//! sqlx's own pool pings every connection when it is released (to find one left mid-query
+//! by a cancelled future): one extra round trip per op. Here a lease knows whether its op
+//! ended cleanly: only then does the connection go back; a lease dropped mid-op (a timeout,
+//! a cancelled future) closes its connection instead, which makes the server roll back
+//! whatever it had open. Idle connections are pinged before reuse only after sitting idle,
+//! so a server that went away meanwhile shows up as `Unavailable`, not as a lost connection.
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::{ConnectOptions, Connection};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Idle connections older than this are pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+pub(crate) struct OpPool {
+    idle: Mutex<Vec<(MySqlConnection, Instant)>>,
+    permits: Semaphore,
+    options: MySqlConnectOptions,
+    /// Run once on every new connection (`SET SESSION` of the timeouts).
+    session_sql: String,
+    acquire_timeout: Duration,
+}
+
+/// One checked-out connection. Dropped without `release(true)`, it is closed.
+pub(crate) struct Lease<'a> {
+    pool: &'a OpPool,
+    conn: Option<MySqlConnection>,
+    reusable: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl OpPool {
+    pub(crate) fn new(
+        options: MySqlConnectOptions,
+        size: u32,
+        acquire_timeout: Duration,
+        session_sql: String,
+    ) -> Self {
+        OpPool {
+            idle: Mutex::new(Vec::with_capacity(size as usize)),
+            permits: Semaphore::new(size.max(1) as usize),
+            options,
+            session_sql,
+            acquire_timeout,
+        }
+    }
+
+    /// A connection within the acquire timeout (waiting for a free one, or opening one);
+    /// `PoolTimedOut` past it.
+    pub(crate) async fn acquire(&self) -> Result<Lease<'_>, sqlx::Error> {
+        tokio::time::timeout(self.acquire_timeout, self.acquire_unbounded())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    async fn acquire_unbounded(&self) -> Result<Lease<'_>, sqlx::Error> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        // Each failed ping drops one idle connection, so this ends after at most `size`
+        // rounds, with a fresh connection if none of the idle ones answered.
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match idle {
+                Some((mut conn, since)) => {
+                    if since.elapsed() >= PING_IF_IDLE_FOR && conn.ping().await.is_err() {
+                        continue;
+                    }
+                    conn
+                }
+                None => self.open().await?,
+            };
+            return Ok(Lease {
+                pool: self,
+                conn: Some(conn),
+                reusable: false,
+                _permit: permit,
+            });
+        }
+    }
+
+    async fn open(&self) -> Result<MySqlConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        if !self.session_sql.is_empty() {
+            crate::exec::exec_text(&mut conn, &self.session_sql).await?;
+        }
+        Ok(conn)
+    }
+
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl Lease<'_> {
+    pub(crate) fn conn(&mut self) -> &mut MySqlConnection {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+
+    /// Ends the lease: `reusable` when the op finished and left no transaction or unread
+    /// answer behind, so the connection may serve the next op.
+    pub(crate) fn release(mut self, reusable: bool) {
+        self.reusable = reusable;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let (true, Some(conn)) = (self.reusable, self.conn.take()) {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((conn, Instant::now()));
+        }
+        // Otherwise the connection is dropped here, which closes its socket; the server
+        // ends the session and rolls back whatever it had open.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn a_refused_connect_is_an_error_within_the_timeout() {
+        // Port 1 on loopback: nothing listens there.
+        let options = MySqlConnectOptions::from_str("mysql://u:p@127.0.0.1:1/db").unwrap();
+        let pool = OpPool::new(options, 2, Duration::from_secs(2), String::new());
+        let started = Instant::now();
+        let err = pool
+            .acquire()
+            .await
+            .err()
+            .expect("nothing listens on port 1");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(
+            matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut),
+            "{err:?}"
+        );
+        assert_eq!(pool.idle_count(), 0);
+    }
+}
