@@ -83,8 +83,9 @@ pub fn render_markdown(matrices: &[FidelityMatrix]) -> String {
     md
 }
 
-/// The terminal table: STEP then one column per target; below it, one line per cell with
-/// what was observed (the evidence behind each verdict, pass included).
+/// The terminal table: STEP then one column per target; below it, what was observed: for
+/// native steps every cell (the evidence behind each verdict, pass included), for portable
+/// steps the cells that did not pass.
 pub fn render_terminal(matrices: &[FidelityMatrix], color: bool) -> String {
     let mut out = String::new();
     for m in matrices {
@@ -115,6 +116,9 @@ pub fn render_terminal(matrices: &[FidelityMatrix], color: bool) -> String {
         }
         for r in &m.rows {
             for (c, t) in r.cells.iter().zip(&m.targets) {
+                if r.native.is_none() && c.verdict == NativeVerdict::Pass {
+                    continue;
+                }
                 let _ = writeln!(out, "  {} on {t}: {}: {}", r.step, c.verdict, c.observed);
                 out.push_str(&details(c, "      "));
             }
@@ -140,6 +144,7 @@ mod tests {
             targets: vec!["dynamodb-moto".into(), "dynamodb-dynalite".into()],
             rows: vec![FidelityRow {
                 step: "all or nothing".into(),
+                native: Some("dynamodb.txn_all_or_nothing".into()),
                 documented: Some("a failed condition cancels every item".into()),
                 cite: Some("https://docs.aws.amazon.com/x".into()),
                 cells: vec![

@@ -157,6 +157,10 @@ pub struct ScenarioReport {
     /// The same, per op kind (RU for Cosmos DB, RCU + WCU for DynamoDB).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub request_units_by_op: BTreeMap<OpKind, f64>,
+    /// The driver's known limitations of this backend (e.g. an emulator's), which explain
+    /// figures such as retries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Backend-specific conformance steps, in the scenario's order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub native_steps: Vec<NativeStepReport>,
@@ -196,6 +200,7 @@ impl ScenarioReport {
             thresholds: Vec::new(),
             request_units: None,
             request_units_by_op: BTreeMap::new(),
+            notes: Vec::new(),
             native_steps: Vec::new(),
             retries: 0,
             error_classes: Default::default(),
@@ -345,6 +350,9 @@ pub struct FidelityMatrix {
 #[derive(Clone, Debug, Serialize)]
 pub struct FidelityRow {
     pub step: String,
+    /// `family.check` of a native step; absent for a portable step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documented: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -403,8 +411,9 @@ impl FidelityMatrix {
                     .expect("a name comes from at least one run");
                 let rows = template_rows(template)
                     .into_iter()
-                    .map(|(step, documented, cite)| FidelityRow {
+                    .map(|(step, native, documented, cite)| FidelityRow {
                         cells: runs.iter().map(|(_, s)| cell(s, &step)).collect(),
+                        native,
                         step,
                         documented,
                         cite,
@@ -420,20 +429,24 @@ impl FidelityMatrix {
     }
 }
 
-/// (step, documented, cite) in file order: native steps sit after `after_steps` portable ones.
-fn template_rows(s: &ScenarioReport) -> Vec<(String, Option<String>, Option<String>)> {
+type TemplateRow = (String, Option<String>, Option<String>, Option<String>);
+
+/// (step, native check, documented, cite) in file order: native steps sit after
+/// `after_steps` portable ones.
+fn template_rows(s: &ScenarioReport) -> Vec<TemplateRow> {
     let mut rows = Vec::new();
     let mut native = s.native_steps.iter().peekable();
     for i in 0..=s.steps.len() {
         while let Some(n) = native.next_if(|n| n.after_steps <= i) {
             rows.push((
                 n.step.clone(),
+                Some(n.native.clone()),
                 Some(n.documented.clone()),
                 Some(n.cite.clone()),
             ));
         }
         if let Some(p) = s.steps.get(i) {
-            rows.push((p.step.clone(), p.documented.clone(), p.cite.clone()));
+            rows.push((p.step.clone(), None, p.documented.clone(), p.cite.clone()));
         }
     }
     rows

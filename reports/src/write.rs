@@ -218,6 +218,9 @@ fn summary(report: &RunReport) -> String {
             for u in &s.unsupported {
                 let _ = writeln!(md, "- unsupported `{}`: {}", u.capability, u.reason);
             }
+            for n in &s.notes {
+                let _ = writeln!(md, "- note: {n}");
+            }
             if !s.steps.is_empty() {
                 md.push_str("| step | op | ops | mismatches | result |\n|---|---|---:|---:|---|\n");
                 for st in &s.steps {
@@ -392,6 +395,7 @@ mod tests {
                     }],
                     request_units: Some(3.0),
                     request_units_by_op: [(OpKind::Write, 3.0)].into_iter().collect(),
+                    notes: vec!["the emulator runs one read-write transaction at a time".into()],
                     native_steps: vec![NativeStepReport {
                         step: "gsi lag".into(),
                         native: "dynamodb.gsi_propagation_lag".into(),
@@ -508,6 +512,7 @@ mod tests {
         let fidelity = std::fs::read_to_string(a.fidelity_md.as_ref().unwrap()).unwrap();
         assert!(fidelity.contains("| gsi lag | unsupported |"), "{fidelity}");
         let summary = std::fs::read_to_string(&a.summary_md).unwrap();
+        assert!(summary.contains("- note: the emulator runs one read-write transaction at a time"));
         assert!(
             summary.contains("Request units: 3.0 in all (write 3.0)"),
             "{summary}"
@@ -522,6 +527,7 @@ mod tests {
         let intervals = IntervalRow::series(&series);
         assert_eq!((intervals.len(), intervals[1].ops), (2, 1));
         let summary = std::fs::read_to_string(&a.summary_md).unwrap();
+        assert!(summary.contains("- note: the emulator runs one read-write transaction at a time"));
         assert!(summary.contains("Workload (open loop)"), "{summary}");
         let table = crate::render_table(&r, false);
         assert!(table.starts_with("TARGET"), "{table}");

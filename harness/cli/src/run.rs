@@ -306,6 +306,14 @@ pub async fn run_command(args: RunArgs) -> u8 {
         println!("isolation matrix on {target}:\n{matrix}");
     }
     print!("{}", render_table(&report, stdout_is_terminal()));
+    for t in &report.targets {
+        let mut seen = HashSet::new();
+        for n in t.scenarios.iter().flat_map(|s| &s.notes) {
+            if seen.insert(n) {
+                println!("note ({}): {n}", t.name);
+            }
+        }
+    }
     print!(
         "{}",
         render_fidelity(&report.fidelity, stdout_is_terminal())
@@ -449,6 +457,7 @@ async fn run_one(
             return (report, None);
         }
     };
+    report.notes = driver.notes();
     if let Err(missing) = driver
         .capabilities()
         .require(&scenario.required_capabilities())

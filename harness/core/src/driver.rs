@@ -222,6 +222,12 @@ pub trait Driver: Send + Sync {
         None
     }
 
+    /// Known limitations of this backend that explain figures in a report, e.g. an
+    /// emulator that aborts concurrent transactions. Empty for a faithful backend.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Create the scenario's tables under the run's namespace and wait until usable.
     async fn setup(&self, tables: &[TableSpec]) -> Result<(), DriverError>;
 

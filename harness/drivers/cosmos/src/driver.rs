@@ -448,6 +448,14 @@ impl Driver for CosmosDriver {
         "cosmos"
     }
 
+    fn notes(&self) -> Vec<String> {
+        if self.emulator {
+            vec!["local Cosmos DB server: one replica, so consistency levels are accepted but not exercised; it returns no session tokens and charges a constant 1 RU per request, so request units here are not what Cosmos DB would charge".into()]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::none("not implemented in the cosmos driver").support(&[
             Capability::Read,

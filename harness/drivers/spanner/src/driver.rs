@@ -258,6 +258,14 @@ impl Driver for SpannerDriver {
         "spanner"
     }
 
+    fn notes(&self) -> Vec<String> {
+        if self.emulator {
+            vec!["Cloud Spanner emulator: it runs one read-write transaction at a time and aborts the others (ABORTED, retried and counted as retries); a real instance would not abort them for that reason, so retries and their latency here are an emulator limitation".into()]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::none("not expressible on Spanner").support(&Capability::ALL)
     }
