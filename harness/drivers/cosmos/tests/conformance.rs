@@ -153,6 +153,7 @@ async fn unknown_checks_are_unsupported_and_create_nothing() {
         cite: "https://learn.microsoft.com/azure/cosmos-db/".into(),
         timeout: Duration::from_secs(10),
         after: 0,
+        scenario_file: String::new(),
     };
     let outcome = driver.native(&step).await;
     assert_eq!(outcome.verdict, NativeVerdict::Unsupported, "{outcome:?}");
@@ -199,6 +200,7 @@ async fn a_step_past_its_timeout_is_an_error_and_leaves_nothing_behind() {
         cite: "https://learn.microsoft.com/azure/cosmos-db/".into(),
         timeout: Duration::from_secs(2),
         after: 0,
+        scenario_file: String::new(),
     };
     let started = std::time::Instant::now();
     let outcome = driver.native(&step).await;
