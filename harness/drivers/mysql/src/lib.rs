@@ -21,7 +21,6 @@ mod classify;
 mod exec;
 mod naming;
 mod native;
-mod pool;
 mod slt;
 
 use assay_core::native::{NativeOutcome, NativeStep};
@@ -29,10 +28,12 @@ use assay_core::scenario::TableSpec;
 use assay_core::{
     Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, ErrorClass, Op, OpResult,
 };
+use assay_sql_common::pool::Opener;
+use assay_sql_common::OpPool;
 use async_trait::async_trait;
 use classify::Phase;
 use naming::Database;
-use sqlx::mysql::MySqlConnectOptions;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -111,8 +112,8 @@ pub struct MysqlDriver {
     /// For connections native checks open themselves (`.slt` sessions).
     connect_options: MySqlConnectOptions,
     flavor: Flavor,
-    ops: pool::OpPool,
-    admin: pool::OpPool,
+    ops: OpPool<MySqlConnection>,
+    admin: OpPool<MySqlConnection>,
     addr: String,
     db: Database,
     op_timeout: Duration,
@@ -180,17 +181,18 @@ impl MysqlDriver {
             Flavor::Mysql
         };
         let acquire_timeout = ACQUIRE_TIMEOUT.min(config.op_timeout);
-        let ops = pool::OpPool::new(
-            connect_options.clone(),
+        let ops = OpPool::new(
             options.pool_size,
             acquire_timeout,
-            session_sql(flavor, config.op_timeout),
+            opener(
+                connect_options.clone(),
+                session_sql(flavor, config.op_timeout),
+            ),
         );
-        let admin = pool::OpPool::new(
-            connect_options.clone(),
+        let admin = OpPool::new(
             ADMIN_POOL_SIZE,
             ACQUIRE_TIMEOUT,
-            session_sql(flavor, DDL_TIMEOUT),
+            opener(connect_options.clone(), session_sql(flavor, DDL_TIMEOUT)),
         );
         Ok(MysqlDriver {
             connect_options,
@@ -525,6 +527,21 @@ impl Driver for MysqlDriver {
         *state = DatabaseState::Absent;
         Ok(())
     }
+}
+
+/// Opens a connection and sets the session's server-side bounds on it.
+fn opener(options: MySqlConnectOptions, session_sql: String) -> Opener<MySqlConnection> {
+    Box::new(move || {
+        let options = options.clone();
+        let session_sql = session_sql.clone();
+        Box::pin(async move {
+            let mut conn = options.connect().await?;
+            if !session_sql.is_empty() {
+                exec::exec_text(&mut conn, &session_sql).await?;
+            }
+            Ok(conn)
+        })
+    })
 }
 
 #[cfg(test)]

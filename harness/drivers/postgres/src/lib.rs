@@ -24,7 +24,6 @@ pub mod isolation;
 mod lag;
 mod naming;
 mod native;
-mod pool;
 pub mod slt;
 
 pub use isolation::{
@@ -39,10 +38,11 @@ use assay_core::{
     Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint, ErrorClass,
     NativeOutcome, NativeStep, Op, OpResult,
 };
+use assay_sql_common::OpPool;
 use async_trait::async_trait;
 use classify::Phase;
 use naming::Schema;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -93,7 +93,7 @@ struct Target {
     /// For setup, teardown and probes (sqlx's pool: every release costs a ping).
     pool: PgPool,
     /// For ops: no round trip on release.
-    ops: pool::OpPool,
+    ops: OpPool<PgConnection>,
     addr: String,
 }
 
@@ -320,7 +320,14 @@ async fn open_target(
         .max_connections(ADMIN_POOL_SIZE)
         .acquire_timeout(acquire_timeout)
         .connect_lazy_with(connect_options.clone());
-    let ops = pool::OpPool::new(connect_options, options.pool_size, acquire_timeout);
+    let ops = OpPool::new(
+        options.pool_size,
+        acquire_timeout,
+        Box::new(move || {
+            let options = connect_options.clone();
+            Box::pin(async move { PgConnection::connect_with(&options).await })
+        }),
+    );
     Ok(Target { pool, ops, addr })
 }
 

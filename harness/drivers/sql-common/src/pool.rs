@@ -1,15 +1,17 @@
 //! The connections ops run on: at most `size` of them, checked out for one op and given back
-//! without a round trip, each opened with the session's server-side bounds.
+//! without a round trip; generic over the sqlx connection type, opened by the driver's
+//! `open` function (which may also set session bounds).
 //!
 //! sqlx's own pool pings every connection when it is released (to find one left mid-query
-//! by a cancelled future): one extra round trip per op. Here a lease knows whether its op
-//! ended cleanly: only then does the connection go back; a lease dropped mid-op (a timeout,
-//! a cancelled future) closes its connection instead, which makes the server roll back
+//! by a cancelled future). That is one extra round trip and server wake-up per op, which
+//! halved select-only throughput next to pgbench. Here a lease knows whether its op ended
+//! cleanly: only then does the connection go back; a lease dropped mid-op (a timeout, a
+//! cancelled future) closes its connection instead, which makes the server roll back
 //! whatever it had open. Idle connections are pinged before reuse only after sitting idle,
 //! so a server that went away meanwhile shows up as `Unavailable`, not as a lost connection.
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
-use sqlx::{ConnectOptions, Connection};
+use futures::future::BoxFuture;
+use sqlx::Connection;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -17,48 +19,43 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// Idle connections older than this are pinged before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
-pub(crate) struct OpPool {
-    idle: Mutex<Vec<(MySqlConnection, Instant)>>,
+/// Opens one new connection, ready for ops.
+pub type Opener<C> = Box<dyn Fn() -> BoxFuture<'static, Result<C, sqlx::Error>> + Send + Sync>;
+
+pub struct OpPool<C: Connection> {
+    idle: Mutex<Vec<(C, Instant)>>,
     permits: Semaphore,
-    options: MySqlConnectOptions,
-    /// Run once on every new connection (`SET SESSION` of the timeouts).
-    session_sql: String,
+    open: Opener<C>,
     acquire_timeout: Duration,
 }
 
 /// One checked-out connection. Dropped without `release(true)`, it is closed.
-pub(crate) struct Lease<'a> {
-    pool: &'a OpPool,
-    conn: Option<MySqlConnection>,
+pub struct Lease<'a, C: Connection> {
+    pool: &'a OpPool<C>,
+    conn: Option<C>,
     reusable: bool,
     _permit: SemaphorePermit<'a>,
 }
 
-impl OpPool {
-    pub(crate) fn new(
-        options: MySqlConnectOptions,
-        size: u32,
-        acquire_timeout: Duration,
-        session_sql: String,
-    ) -> Self {
+impl<C: Connection> OpPool<C> {
+    pub fn new(size: u32, acquire_timeout: Duration, open: Opener<C>) -> Self {
         OpPool {
             idle: Mutex::new(Vec::with_capacity(size as usize)),
             permits: Semaphore::new(size.max(1) as usize),
-            options,
-            session_sql,
+            open,
             acquire_timeout,
         }
     }
 
     /// A connection within the acquire timeout (waiting for a free one, or opening one);
     /// `PoolTimedOut` past it.
-    pub(crate) async fn acquire(&self) -> Result<Lease<'_>, sqlx::Error> {
+    pub async fn acquire(&self) -> Result<Lease<'_, C>, sqlx::Error> {
         tokio::time::timeout(self.acquire_timeout, self.acquire_unbounded())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
 
-    async fn acquire_unbounded(&self) -> Result<Lease<'_>, sqlx::Error> {
+    async fn acquire_unbounded(&self) -> Result<Lease<'_, C>, sqlx::Error> {
         let permit = self
             .permits
             .acquire()
@@ -75,7 +72,7 @@ impl OpPool {
                     }
                     conn
                 }
-                None => self.open().await?,
+                None => (self.open)().await?,
             };
             return Ok(Lease {
                 pool: self,
@@ -86,22 +83,14 @@ impl OpPool {
         }
     }
 
-    async fn open(&self) -> Result<MySqlConnection, sqlx::Error> {
-        let mut conn = self.options.connect().await?;
-        if !self.session_sql.is_empty() {
-            crate::exec::exec_text(&mut conn, &self.session_sql).await?;
-        }
-        Ok(conn)
-    }
-
-    #[cfg(test)]
-    fn idle_count(&self) -> usize {
+    /// Connections waiting for an op.
+    pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
-impl Lease<'_> {
-    pub(crate) fn conn(&mut self) -> &mut MySqlConnection {
+impl<C: Connection> Lease<'_, C> {
+    pub fn conn(&mut self) -> &mut C {
         self.conn
             .as_mut()
             .expect("a lease holds its connection until dropped")
@@ -109,12 +98,12 @@ impl Lease<'_> {
 
     /// Ends the lease: `reusable` when the op finished and left no transaction or unread
     /// answer behind, so the connection may serve the next op.
-    pub(crate) fn release(mut self, reusable: bool) {
+    pub fn release(mut self, reusable: bool) {
         self.reusable = reusable;
     }
 }
 
-impl Drop for Lease<'_> {
+impl<C: Connection> Drop for Lease<'_, C> {
     fn drop(&mut self) {
         if let (true, Some(conn)) = (self.reusable, self.conn.take()) {
             self.pool
@@ -131,13 +120,21 @@ impl Drop for Lease<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
     use std::str::FromStr;
 
     #[tokio::test]
     async fn a_refused_connect_is_an_error_within_the_timeout() {
         // Port 1 on loopback: nothing listens there.
-        let options = MySqlConnectOptions::from_str("mysql://u:p@127.0.0.1:1/db").unwrap();
-        let pool = OpPool::new(options, 2, Duration::from_secs(2), String::new());
+        let options = PgConnectOptions::from_str("postgres://u:p@127.0.0.1:1/db").unwrap();
+        let pool: OpPool<PgConnection> = OpPool::new(
+            2,
+            Duration::from_secs(2),
+            Box::new(move || {
+                let options = options.clone();
+                Box::pin(async move { PgConnection::connect_with(&options).await })
+            }),
+        );
         let started = Instant::now();
         let err = pool
             .acquire()
