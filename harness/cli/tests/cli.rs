@@ -312,15 +312,27 @@ fn assert_nothing_left(seen: &BTreeSet<u32>) {
     }
 }
 
+/// A run that keeps issuing ops for a minute (bounded by time only), so a kill or a
+/// Ctrl-C always lands mid-workload however fast the backend is.
+const LONG_RUN: &str = r#"format = 1
+name = "long-run"
+kind = "throughput"
+[[setup.tables]]
+name = "kv"
+[workload]
+clients = 8
+duration = "60s"
+history = false
+keys = { prefix = "k", count = 1000 }
+mix = { read = 0.9, write = 0.1 }
+"#;
+
 fn spawn_throughput(target: &str, out: &Path) -> Child {
+    let scenario = write_scenario(out, "long-run.toml", LONG_RUN);
     assay()
-        .args([
-            "run",
-            "scenarios/throughput/kv-mixed.toml",
-            "--target",
-            target,
-            "--out",
-        ])
+        .arg("run")
+        .arg(scenario)
+        .args(["--target", target, "--out"])
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
