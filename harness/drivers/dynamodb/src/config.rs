@@ -4,6 +4,7 @@
 
 use assay_core::{DriverError, Endpoint, Secret};
 use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -111,25 +112,24 @@ impl ClientPlan {
         }
     }
 
-    /// Builds the SDK configuration. With static credentials nothing is read from the
-    /// environment, so a stray `AWS_ENDPOINT_URL` or profile cannot redirect a local run.
-    pub async fn sdk_config(&self) -> aws_sdk_dynamodb::Config {
+    /// The endpoint, credentials, region, timeouts and retries both clients share. With
+    /// static credentials nothing is read from the environment, so a stray
+    /// `AWS_ENDPOINT_URL` or profile cannot redirect a local run.
+    async fn shared_config(&self) -> aws_config::SdkConfig {
         let mut builder = match &self.credentials {
             CredentialSource::Static {
                 access_key_id,
                 secret_access_key,
-            } => aws_sdk_dynamodb::Config::builder()
+            } => aws_config::SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
-                .credentials_provider(Credentials::new(
+                .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                     access_key_id.expose(),
                     secret_access_key.expose(),
                     None,
                     None,
                     "assay-target",
-                )),
-            CredentialSource::Chain => {
-                aws_sdk_dynamodb::config::Builder::from(&self.chain_config().await)
-            }
+                ))),
+            CredentialSource::Chain => self.chain_config().await.into_builder(),
         };
         builder = builder
             .region(Region::new(self.region.clone()))
@@ -141,34 +141,15 @@ impl ClientPlan {
         builder.build()
     }
 
-    /// The same endpoint, credentials, timeouts and retries for the DynamoDB Streams API,
-    /// which the stand-ins serve on the DynamoDB port and AWS on its own regional host.
+    /// The DynamoDB client's configuration.
+    pub async fn sdk_config(&self) -> aws_sdk_dynamodb::Config {
+        aws_sdk_dynamodb::Config::from(&self.shared_config().await)
+    }
+
+    /// The same for the DynamoDB Streams API, which the stand-ins serve on the DynamoDB
+    /// port and AWS on its own regional host.
     pub async fn streams_config(&self) -> aws_sdk_dynamodbstreams::Config {
-        let mut builder = match &self.credentials {
-            CredentialSource::Static {
-                access_key_id,
-                secret_access_key,
-            } => aws_sdk_dynamodbstreams::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .credentials_provider(Credentials::new(
-                    access_key_id.expose(),
-                    secret_access_key.expose(),
-                    None,
-                    None,
-                    "assay-target",
-                )),
-            CredentialSource::Chain => {
-                aws_sdk_dynamodbstreams::config::Builder::from(&self.chain_config().await)
-            }
-        };
-        builder = builder
-            .region(Region::new(self.region.clone()))
-            .timeout_config(self.timeouts.clone())
-            .retry_config(self.retry.clone());
-        if let Some(url) = &self.endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
-        builder.build()
+        aws_sdk_dynamodbstreams::Config::from(&self.shared_config().await)
     }
 
     /// The shared AWS configuration with the standard credential chain, which the SDK
