@@ -4,8 +4,20 @@
 
 use crate::model::{FidelityCell, FidelityMatrix};
 use assay_check::thresholds::format_ns;
-use assay_core::NativeVerdict;
+use assay_core::{Measurement, NativeVerdict};
 use std::fmt::Write as _;
+
+/// `name: N samples, p50 …, p99 …, max …`, one measured distribution in a line.
+pub(crate) fn measurement_line(m: &Measurement) -> String {
+    format!(
+        "{}: {} samples, p50 {}, p99 {}, max {}",
+        m.name,
+        m.count,
+        format_ns(m.p50_us as f64 * 1e3),
+        format_ns(m.p99_us as f64 * 1e3),
+        format_ns(m.max_us as f64 * 1e3)
+    )
+}
 
 /// A cell's evidence lines and measured distributions, each prefixed with `indent`.
 fn details(c: &FidelityCell, indent: &str) -> String {
@@ -14,15 +26,7 @@ fn details(c: &FidelityCell, indent: &str) -> String {
         let _ = writeln!(out, "{indent}{e}");
     }
     for m in &c.measurements {
-        let _ = writeln!(
-            out,
-            "{indent}{}: {} samples, p50 {}, p99 {}, max {}",
-            m.name,
-            m.count,
-            format_ns(m.p50_us as f64 * 1e3),
-            format_ns(m.p99_us as f64 * 1e3),
-            format_ns(m.max_us as f64 * 1e3)
-        );
+        let _ = writeln!(out, "{indent}{}", measurement_line(m));
     }
     out
 }

@@ -263,13 +263,9 @@ fn summary(report: &RunReport) -> String {
                     for m in &n.measurements {
                         let _ = writeln!(
                             md,
-                            "- `{}` {}: {} samples, p50 {}, p99 {}, max {}",
+                            "- `{}` {}",
                             n.step,
-                            m.name,
-                            m.count,
-                            format_ns(m.p50_us as f64 * 1e3),
-                            format_ns(m.p99_us as f64 * 1e3),
-                            format_ns(m.max_us as f64 * 1e3)
+                            crate::fidelity::measurement_line(m)
                         );
                     }
                 }
