@@ -142,8 +142,18 @@ async fn frozen_then_stopped_backend_gives_bounded_failures() {
         "no successful write within 20 attempts after thawing"
     );
 
-    // Stopped: connections are refused.
+    // Stopped. The first ops may still go out on a pooled connection that the dying
+    // emulator has just closed: a write then fails before its commit (nothing applied),
+    // a read may lose its answer (indeterminate, which for a read changes nothing).
     emu.stop().await;
+    let dying = run_all(&d).await;
+    assert_bounded_failures("dying", &dying);
+    for (op, r, _) in &dying {
+        if !matches!(op, Op::Read { .. } | Op::Query { .. }) {
+            assert_eq!(r.outcome, Outcome::Fail, "{op:?} -> {r:?}");
+        }
+    }
+    // Once the pooled connections are gone, every op is refused before anything is sent.
     let stopped = run_all(&d).await;
     assert_bounded_failures("stopped", &stopped);
     for (op, r, _) in &stopped {
