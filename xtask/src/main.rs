@@ -19,7 +19,7 @@ commands:
         build Assay, start every local backend, run the suite, write the report,
         print its path, stop everything (throughput: YCSB A–F, TPC-B-like, open loop;
         default targets postgres,dynamodb-dynalite)
-  bench [--quick] [--scale N] [--clients N] [--duration SECS] [--skip-pgbench]
+  bench [--quick] [--scale N] [--clients N] [--duration SECS] [--skip-pgbench | --only-pgbench]
         release-build and run the engine benchmark: null-driver throughput, open-loop
         schedule accuracy at 50k ops/s, Assay vs pgbench TPS on a local PostgreSQL
         (criterion benches of the hot paths: cargo bench -p assay-engine)

@@ -8,7 +8,8 @@
 //!
 //! Flags: `--quick` (short runs, for a smoke check), `--scale N` (pgbench scale, default
 //! 10), `--clients N` (default 8), `--duration SECS` (default 20), `--threads N` (runtime
-//! threads, default one per CPU as `assay run`), `--skip-pgbench`.
+//! threads, default one per CPU as `assay run`), `--workers N`, `--skip-pgbench`,
+//! `--only-pgbench`.
 //! Every number printed is measured in this run; nothing is assumed.
 
 use assay_core::scenario::{MixOp, Workload};
@@ -27,6 +28,8 @@ struct Args {
     clients: u32,
     duration_s: u64,
     skip_pgbench: bool,
+    /// Only figure 3 (the engine figures 1 and 2 take 20 s and do not depend on a backend).
+    only_pgbench: bool,
     /// Runtime threads for Assay's side (default: one per CPU, as `assay run` uses).
     threads: usize,
     /// Engine worker tasks against PostgreSQL (default: the engine's).
@@ -40,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         clients: 8,
         duration_s: 20,
         skip_pgbench: false,
+        only_pgbench: false,
         threads: 0,
         workers: 0,
     };
@@ -53,13 +57,17 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--quick" => a.quick = true,
             "--skip-pgbench" => a.skip_pgbench = true,
+            "--only-pgbench" => a.only_pgbench = true,
             "--scale" => a.scale = num("--scale")?.max(1),
             "--clients" => a.clients = num("--clients")?.clamp(1, 128) as u32,
             "--duration" => a.duration_s = num("--duration")?.max(1),
             "--threads" => a.threads = num("--threads")?.clamp(1, 64) as usize,
             "--workers" => a.workers = num("--workers")?.clamp(1, 64) as usize,
-            other => return Err(format!("unknown option `{other}`; use --quick, --scale N, --clients N, --duration SECS, --threads N, --skip-pgbench")),
+            other => return Err(format!("unknown option `{other}`; use --quick, --scale N, --clients N, --duration SECS, --threads N, --workers N, --skip-pgbench, --only-pgbench")),
         }
+    }
+    if a.skip_pgbench && a.only_pgbench {
+        return Err("--skip-pgbench and --only-pgbench exclude each other; pick one".into());
     }
     if a.quick {
         a.duration_s = a.duration_s.min(5);
@@ -379,20 +387,8 @@ fn main() -> ExitCode {
     };
     let mut failed = false;
     rt.block_on(async {
-        for (name, r) in [
-            (
-                "null-driver throughput",
-                null_throughput(args.quick).await.map(|_| ()),
-            ),
-            (
-                "schedule accuracy",
-                schedule_accuracy(args.quick).await.map(|_| ()),
-            ),
-        ] {
-            if let Err(e) = r {
-                eprintln!("bench: error: {name}: {e}");
-                failed = true;
-            }
+        if !args.only_pgbench {
+            engine_figures(&args, &mut failed).await;
         }
         if args.skip_pgbench {
             println!("3. Assay vs pgbench: skipped (--skip-pgbench)");
@@ -405,5 +401,24 @@ fn main() -> ExitCode {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Figures 1 and 2: the engine alone, on the null driver.
+async fn engine_figures(args: &Args, failed: &mut bool) {
+    for (name, r) in [
+        (
+            "null-driver throughput",
+            null_throughput(args.quick).await.map(|_| ()),
+        ),
+        (
+            "schedule accuracy",
+            schedule_accuracy(args.quick).await.map(|_| ()),
+        ),
+    ] {
+        if let Err(e) = r {
+            eprintln!("bench: error: {name}: {e}");
+            *failed = true;
+        }
     }
 }
