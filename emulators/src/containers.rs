@@ -161,7 +161,15 @@ pub fn postgres(password: &str) -> ContainerDef {
             ("POSTGRES_PASSWORD", password.to_string()),
             ("POSTGRES_DB", crate::postgres::DATABASE.to_string()),
         ],
-        cmd: vec!["postgres", "-c", "fsync=off", "-c", "max_connections=200"],
+        cmd: vec![
+            "postgres",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=512MB",
+        ],
         // The entrypoint's temporary init server says it first; the real server second.
         wait: vec![WaitCondition {
             source: LogSource::Stderr,

@@ -320,6 +320,9 @@ impl Cluster {
             "fsync=off".to_string(),
             "full_page_writes=off".to_string(),
             "max_connections=200".to_string(),
+            // Room for a benchmark's working set (`cargo xtask bench` loads a million rows on
+            // each side); shared memory is only backed by RAM where it is used.
+            "shared_buffers=512MB".to_string(),
         ] {
             cmd.arg("-c").arg(setting);
         }

@@ -81,20 +81,22 @@ fn main() -> ExitCode {
         Command::Validate { paths } => load::validate_command(&paths),
         Command::Targets => targets::targets_command(),
         Command::Check(args) => check_cmd::check_command(args),
-        Command::Run(args) => runtime().block_on(run::run_command(args)),
-        Command::Emulators { action } => runtime().block_on(emulators_cmd::run(action)),
+        Command::Run(args) => runtime(usize::from(args.threads)).block_on(run::run_command(args)),
+        Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
     };
     ExitCode::from(code)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| {
-            eprintln!("assay: cannot start the async runtime: {e}");
-            std::process::exit(i32::from(EXIT_CANNOT_RUN))
-        })
+/// The async runtime: `threads` worker threads, or one per CPU when 0.
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build().unwrap_or_else(|e| {
+        eprintln!("assay: cannot start the async runtime: {e}");
+        std::process::exit(i32::from(EXIT_CANNOT_RUN))
+    })
 }
 
 /// Prints a one-line error in the house style.

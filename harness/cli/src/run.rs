@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// see `docs/scenario-format.md`).
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Async runtime threads (default: one per CPU). Against a server on the same machine,
+    /// fewer leave it more CPU; `cargo xtask bench` compares with pgbench at 1.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub(crate) threads: u16,
 }
 
 /// What one scenario on one target produced, kept for the files written at the end.

@@ -7,8 +7,9 @@
 //!    scale, clients and duration, TPC-B-like and select-only, as a TPS ratio.
 //!
 //! Flags: `--quick` (short runs, for a smoke check), `--scale N` (pgbench scale, default
-//! 10), `--clients N` (default 8), `--duration SECS` (default 20), `--threads N` (runtime
-//! threads, default one per CPU as `assay run`), `--workers N`, `--skip-pgbench`,
+//! 10), `--clients N` (default 8), `--duration SECS` (default 20), `--threads N` (Assay's
+//! runtime threads in figure 3, default 1: see docs/decisions.md; figures 1 and 2 use one
+//! per CPU), `--workers N`, `--skip-pgbench`,
 //! `--only-pgbench`.
 //! Every number printed is measured in this run; nothing is assumed.
 
@@ -17,7 +18,7 @@ use assay_core::{Driver, DriverConfig, Endpoint, LocalBackend, OpKind, Outcome, 
 use assay_driver_postgres::{IsolationLevel, PostgresDriver, PostgresOptions};
 use assay_emulators::{Emulator, StartOptions};
 use assay_engine::{run_scenario, AbortSignal, EngineOptions, NullDriver, WorkloadStats};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ struct Args {
     skip_pgbench: bool,
     /// Only figure 3 (the engine figures 1 and 2 take 20 s and do not depend on a backend).
     only_pgbench: bool,
-    /// Runtime threads for Assay's side (default: one per CPU, as `assay run` uses).
+    /// Runtime threads for Assay's side of figure 3, as `assay run --threads N`.
     threads: usize,
     /// Engine worker tasks against PostgreSQL (default: the engine's).
     workers: usize,
@@ -44,7 +45,7 @@ fn parse_args() -> Result<Args, String> {
         duration_s: 20,
         skip_pgbench: false,
         only_pgbench: false,
-        threads: 0,
+        threads: 1,
         workers: 0,
     };
     let mut it = std::env::args().skip(1);
@@ -189,7 +190,7 @@ fn pgbench_path() -> Option<PathBuf> {
 
 /// Runs pgbench with a bound; returns its stdout.
 async fn pgbench(
-    bin: &PathBuf,
+    bin: &Path,
     pg: &PgUrl,
     args: &[String],
     bound: Duration,
@@ -237,31 +238,42 @@ async fn versus_pgbench(a: &Args) -> Result<(), String> {
     result
 }
 
-async fn versus_pgbench_on(a: &Args, bin: &PathBuf, endpoint: &Endpoint) -> Result<(), String> {
+async fn versus_pgbench_on(a: &Args, bin: &Path, endpoint: &Endpoint) -> Result<(), String> {
     let Endpoint::Postgres { url, .. } = endpoint else {
         return Err("the emulators crate did not return a PostgreSQL endpoint".into());
     };
     let pg = parse_pg_url(url.expose()).ok_or("cannot read the PostgreSQL URL")?;
-    let (scale, clients, secs) = (a.scale, a.clients, a.duration_s);
+    let (scale, clients, secs, threads) = (a.scale, a.clients, a.duration_s, a.threads);
     let run_bound = Duration::from_secs(secs + 120);
-    let c = clients.to_string();
-    let t = secs.to_string();
     let jobs = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(clients as usize)
         .to_string();
+    let pgbench_run = |select_only: bool| {
+        let mut args: Vec<String> = Vec::new();
+        if select_only {
+            args.push("-S".into());
+        }
+        // -n: the bench has just vacuumed both sides (see `vacuum_both`).
+        for arg in [
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &jobs,
+            "-T",
+            &secs.to_string(),
+        ] {
+            args.push(arg.to_string());
+        }
+        args
+    };
 
     let started = Instant::now();
     pgbench(
         bin,
         &pg,
-        &[
-            "-i".into(),
-            "-q".into(),
-            "-s".into(),
-            scale.to_string(),
-            "--no-vacuum".into(),
-        ],
+        &["-i".into(), "-q".into(), "-s".into(), scale.to_string()],
         Duration::from_secs(600),
     )
     .await?;
@@ -269,37 +281,6 @@ async fn versus_pgbench_on(a: &Args, bin: &PathBuf, endpoint: &Endpoint) -> Resu
         "bench: pgbench -i -s {scale} took {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let out = pgbench(
-        bin,
-        &pg,
-        &[
-            "-c".into(),
-            c.clone(),
-            "-j".into(),
-            jobs.clone(),
-            "-T".into(),
-            t.clone(),
-        ],
-        run_bound,
-    )
-    .await?;
-    let pg_tpcb = pgbench_tps(&out).ok_or("no tps line in pgbench's output")?;
-    let out = pgbench(
-        bin,
-        &pg,
-        &[
-            "-S".into(),
-            "-c".into(),
-            c.clone(),
-            "-j".into(),
-            jobs.clone(),
-            "-T".into(),
-            t.clone(),
-        ],
-        run_bound,
-    )
-    .await?;
-    let pg_select = pgbench_tps(&out).ok_or("no tps line in pgbench's output")?;
 
     // Assay: the same server, its own schema, the same number of accounts, loaded first.
     let config = DriverConfig {
@@ -311,14 +292,18 @@ async fn versus_pgbench_on(a: &Args, bin: &PathBuf, endpoint: &Endpoint) -> Resu
         // pgbench's default isolation, so both sides do the same work.
         isolation: IsolationLevel::ReadCommitted,
     };
-    let driver: Arc<dyn Driver> = Arc::new(
-        PostgresDriver::connect_with(endpoint, config, options)
-            .await
-            .map_err(|e| format!("cannot connect the postgres driver: {e}"))?,
+    let driver = PostgresDriver::connect_with(endpoint, config, options)
+        .await
+        .map_err(|e| format!("cannot connect the postgres driver: {e}"))?;
+    eprintln!(
+        "bench: Assay's op connections use the {} client",
+        driver.op_client()
     );
+    let schema = driver.schema_name().to_string();
+    let driver: Arc<dyn Driver> = Arc::new(driver);
     let accounts = scale * 100_000;
     let tpcb = workload_scenario(&format!(
-        "clients = {clients}\nduration = \"{secs}s\"\nload = true\ntable = \"accounts\"\nkeys = {{ prefix = \"account\", count = {accounts} }}\nmix = {{ tpcb = 1 }}\nvalue_size = 84"
+        "clients = {clients}\nduration = \"{secs}s\"\ntable = \"accounts\"\nkeys = {{ prefix = \"account\", count = {accounts} }}\nmix = {{ tpcb = 1 }}\nvalue_size = 84"
     ));
     driver
         .setup(&tpcb.tables)
@@ -331,29 +316,48 @@ async fn versus_pgbench_on(a: &Args, bin: &PathBuf, endpoint: &Endpoint) -> Resu
             ..EngineOptions::default()
         };
         let started = Instant::now();
-        let run = run_scenario(driver.clone(), &tpcb, engine.clone(), AbortSignal::default()).await;
-        if let Some(r) = run.aborted {
-            return Err(format!("TPC-B run stopped: {r}"));
-        }
-        let load = run.phases.iter().find(|p| p.name == "load").map_or(0, |p| p.ops);
-        let w = run.workload.ok_or("the TPC-B workload did not run")?;
+        let mut load = tpcb.clone();
+        let lw: &mut Workload = load.workload.as_mut().ok_or("no workload")?;
+        lw.load = true;
+        lw.mix = vec![(MixOp::Read, 1.0)];
+        lw.duration = Duration::from_secs(1);
+        run_workload(driver.clone(), &load, engine.clone()).await?;
         eprintln!(
-            "bench: Assay loaded {load} accounts, then ran TPC-B ({:.1} s in all)",
+            "bench: Assay loaded {accounts} accounts in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        let tables = |prefix: &str, names: [&str; 4]| {
+            names.iter().map(|t| format!("{prefix}{t}")).collect::<Vec<_>>()
+        };
+        let mut both = tables("pgbench_", ["accounts", "branches", "tellers", "history"]);
+        both.extend(tables(
+            &format!("\"{schema}\"."),
+            ["accounts", "branches", "tellers", "history"],
+        ));
+
+        // Each workload: pgbench, then Assay, each on freshly vacuumed tables, so neither
+        // side runs while autovacuum cleans up after the other.
+        vacuum_both(bin, &pg, &both).await?;
+        let out = pgbench(bin, &pg, &pgbench_run(false), run_bound).await?;
+        let pg_tpcb = pgbench_tps(&out).ok_or("no tps line in pgbench's output")?;
+        vacuum_both(bin, &pg, &both).await?;
+        let w = run_workload(driver.clone(), &tpcb, engine.clone()).await?;
         let assay_tpcb = w.latency.count(Some(OpKind::Txn), &[Outcome::Ok]) as f64 / w.measured.as_secs_f64();
         let tpcb_failed = w.latency.count(Some(OpKind::Txn), &[Outcome::Fail, Outcome::Indeterminate]);
 
+        vacuum_both(bin, &pg, &both).await?;
+        let out = pgbench(bin, &pg, &pgbench_run(true), run_bound).await?;
+        let pg_select = pgbench_tps(&out).ok_or("no tps line in pgbench's output")?;
+        vacuum_both(bin, &pg, &both).await?;
         let mut select = tpcb.clone();
         let sw: &mut Workload = select.workload.as_mut().ok_or("no workload")?;
         sw.mix = vec![(MixOp::Read, 1.0)];
-        sw.load = false;
         let w2 = run_workload(driver.clone(), &select, engine).await?;
         let assay_select = w2.latency.count(Some(OpKind::Read), &[Outcome::Ok]) as f64 / w2.measured.as_secs_f64();
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         let verdict = |r: f64| if r >= 1.0 { "met" } else { "NOT met" };
         println!(
-            "3. Assay vs pgbench on local PostgreSQL, scale {scale} ({accounts} accounts), {clients} clients, {secs} s each, READ COMMITTED:\n   TPC-B-like:  pgbench {pg_tpcb:.0} TPS, Assay {assay_tpcb:.0} TPS (+{tpcb_failed} failed txns) → ratio {:.2} (target ≥ 1.0: {})\n   select-only: pgbench {pg_select:.0} TPS, Assay {assay_select:.0} TPS → ratio {:.2} (target ≥ 1.0: {})",
+            "3. Assay vs pgbench on local PostgreSQL, scale {scale} ({accounts} accounts), {clients} clients, {secs} s each, READ COMMITTED, tables vacuumed before each run; pgbench -j {jobs}, Assay {threads} runtime thread(s):\n   TPC-B-like:  pgbench {pg_tpcb:.0} TPS, Assay {assay_tpcb:.0} TPS (+{tpcb_failed} failed txns) → ratio {:.2} (target ≥ 1.0: {})\n   select-only: pgbench {pg_select:.0} TPS, Assay {assay_select:.0} TPS → ratio {:.2} (target ≥ 1.0: {})",
             ratio(assay_tpcb, pg_tpcb),
             verdict(ratio(assay_tpcb, pg_tpcb)),
             ratio(assay_select, pg_select),
@@ -366,6 +370,33 @@ async fn versus_pgbench_on(a: &Args, bin: &PathBuf, endpoint: &Endpoint) -> Resu
     result
 }
 
+/// `VACUUM ANALYZE` of both sides' tables through `psql` (from the same directory as
+/// pgbench), bounded.
+async fn vacuum_both(pgbench_bin: &Path, pg: &PgUrl, tables: &[String]) -> Result<(), String> {
+    let psql = pgbench_bin.with_file_name("psql");
+    let mut cmd = tokio::process::Command::new(&psql);
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", &pg.host, "-p", &pg.port, "-U", &pg.user, "-d", &pg.db]);
+    // One `-c` per table: psql runs a multi-statement `-c` as one transaction, and VACUUM
+    // cannot run inside one.
+    for t in tables {
+        cmd.arg("-c").arg(format!("VACUUM ANALYZE {t}"));
+    }
+    cmd.env("PGPASSWORD", &pg.password).kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .map_err(|_| "VACUUM did not finish within 300 s".to_string())?
+        .map_err(|e| format!("cannot run {}: {e}", psql.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "VACUUM failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -374,29 +405,39 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if args.threads > 0 {
-        builder.worker_threads(args.threads);
-    }
-    let rt = match builder.enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench: error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+    let runtime = |threads: Option<usize>| {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = threads {
+            builder.worker_threads(n);
         }
+        builder.enable_all().build().map_err(|e| {
+            eprintln!("bench: error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        })
     };
     let mut failed = false;
-    rt.block_on(async {
-        if !args.only_pgbench {
-            engine_figures(&args, &mut failed).await;
-        }
-        if args.skip_pgbench {
-            println!("3. Assay vs pgbench: skipped (--skip-pgbench)");
-        } else if let Err(e) = versus_pgbench(&args).await {
+    if !args.only_pgbench {
+        // The engine alone: one runtime thread per CPU.
+        let rt = match runtime(None) {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        rt.block_on(engine_figures(&args, &mut failed));
+    }
+    if args.skip_pgbench {
+        println!("3. Assay vs pgbench: skipped (--skip-pgbench)");
+    } else {
+        // Assay's side on its own runtime, sized by --threads (pgbench runs as a child
+        // process with its own -j).
+        let rt = match runtime(Some(args.threads)) {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        if let Err(e) = rt.block_on(versus_pgbench(&args)) {
             eprintln!("bench: error: Assay vs pgbench: {e}");
             failed = true;
         }
-    });
+    }
     if failed {
         ExitCode::from(2)
     } else {

@@ -2,22 +2,25 @@
 //! in sequence, transactions at the configured isolation level.
 //!
 //! Every op is one statement with binds (identifiers come from `naming`), so a single op is
-//! atomic on its own and needs no explicit transaction.
+//! atomic on its own and needs no explicit transaction. The statements of a table are built
+//! once ([`Statements`]), not per op.
 
 use crate::classify::{self, Phase};
 use crate::naming::{like_prefix_pattern, Schema};
+use crate::session::OpConn;
+use crate::wire::Param;
 use crate::IsolationLevel;
-use assay_core::{ErrorClass, Op, OpResult, OpValue, Outcome, Record};
-use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Connection, Row};
+use assay_core::{ErrorClass, Op, OpResult, OpValue, Outcome};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 
 /// One op's run on one connection. `poisoned` records that the connection saw an error after
 /// which it must not go back to the pool.
 pub(crate) struct Exec<'a> {
-    pub(crate) conn: &'a mut PgConnection,
-    pub(crate) schema: &'a Schema,
+    pub(crate) conn: &'a mut OpConn,
+    pub(crate) statements: &'a Statements,
     pub(crate) addr: &'a str,
     pub(crate) isolation: IsolationLevel,
     pub(crate) poisoned: bool,
@@ -33,7 +36,7 @@ impl Exec<'_> {
             match op {
                 Op::Batch { ops } => self.batch(ops).await,
                 Op::Txn { ops } => self.txn(ops).await,
-                single => single_statement(self.conn, self.schema, single)
+                single => single_statement(self.conn, self.statements, single)
                     .await
                     .unwrap_or_else(|e| self.fail(&e)),
             }
@@ -86,13 +89,12 @@ impl Exec<'_> {
             return OpResult::ok(OpValue::Results(Vec::new()));
         }
         let begin = crate::begin_statement(self.isolation);
-        let mut tx = match self.conn.begin_with(begin).await {
-            Ok(tx) => tx,
-            Err(e) => return failure(&mut self.poisoned, self.addr, &e),
-        };
+        if let Err(e) = self.conn.begin(&begin).await {
+            return failure(&mut self.poisoned, self.addr, &e);
+        }
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            let result = match single_statement(&mut tx, self.schema, op).await {
+            let result = match single_statement(self.conn, self.statements, op).await {
                 Ok(r) => r,
                 Err(e) => failure(&mut self.poisoned, self.addr, &e),
             };
@@ -103,7 +105,7 @@ impl Exec<'_> {
                     .unwrap_or((ErrorClass::Other, "no error recorded".to_string()));
                 // The verdict does not depend on the rollback: nothing was committed. A
                 // rollback that fails leaves the session state unknown, so drop the connection.
-                if !self.poisoned && tx.rollback().await.is_err() {
+                if !self.poisoned && self.conn.simple("ROLLBACK").await.is_err() {
                     self.poisoned = true;
                 }
                 return OpResult::error(
@@ -116,7 +118,7 @@ impl Exec<'_> {
             }
             results.push(result);
         }
-        match tx.commit().await {
+        match self.conn.simple("COMMIT").await {
             Ok(()) => OpResult::ok(OpValue::Results(results)),
             Err(e) => self.fail(&e),
         }
@@ -133,40 +135,107 @@ fn failure(poisoned: &mut bool, addr: &str, err: &sqlx::Error) -> OpResult {
 
 const COLUMNS: &str = "k, v, ver, n, l";
 
+/// The SQL text of every single-statement op on one table.
+pub(crate) struct TableSql {
+    read: String,
+    write: String,
+    insert_if_absent: String,
+    compare_and_set: String,
+    delete: String,
+    increment: String,
+    append: String,
+    query: String,
+}
+
+impl TableSql {
+    fn new(t: &str) -> TableSql {
+        TableSql {
+            read: format!("SELECT {COLUMNS} FROM {t} WHERE k = $1"),
+            // `ver` starts at 1 on insert because an absent row counts as version 0.
+            write: format!(
+                "INSERT INTO {t} AS t (k, v, ver) VALUES ($1, $2, 1) \
+                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, ver = t.ver + 1"
+            ),
+            insert_if_absent: format!(
+                "INSERT INTO {t} (k, v, ver) VALUES ($1, $2, 1) ON CONFLICT (k) DO NOTHING"
+            ),
+            compare_and_set: format!(
+                "UPDATE {t} SET v = $3, ver = ver + 1 WHERE k = $1 AND ver = $2"
+            ),
+            delete: format!("DELETE FROM {t} WHERE k = $1"),
+            increment: format!(
+                "INSERT INTO {t} AS t (k, n) VALUES ($1, $2) \
+                 ON CONFLICT (k) DO UPDATE SET n = t.n + EXCLUDED.n RETURNING n"
+            ),
+            append: format!(
+                "INSERT INTO {t} AS t (k, l) VALUES ($1, ARRAY[$2::BIGINT]) \
+                 ON CONFLICT (k) DO UPDATE SET l = array_append(t.l, $2::BIGINT)"
+            ),
+            // `k` is declared COLLATE "C", so ORDER BY is byte order (the portable key order)
+            // and the LIKE prefix can use the primary-key index.
+            query: format!(
+                "SELECT {COLUMNS} FROM {t} WHERE k LIKE $1 ESCAPE '\\' ORDER BY k LIMIT $2"
+            ),
+        }
+    }
+}
+
+/// The statements of every table ops have named, in the run's schema.
+pub(crate) struct Statements {
+    schema: Schema,
+    by_table: RwLock<HashMap<String, Arc<TableSql>>>,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: Schema) -> Statements {
+        Statements {
+            schema,
+            by_table: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Built on first use; a table that was never set up gets statements too, and the
+    /// server's "relation does not exist" becomes the op's error.
+    fn of(&self, table: &str) -> Arc<TableSql> {
+        if let Some(t) = self
+            .by_table
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+        {
+            return Arc::clone(t);
+        }
+        let built = Arc::new(TableSql::new(&self.schema.table(table).to_string()));
+        self.by_table
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(table.to_string())
+            .or_insert(built)
+            .clone()
+    }
+}
+
 /// One single-statement op. `Err` is a backend error still to classify; a failed condition
 /// is an `Ok(OpResult)` with outcome `fail`.
 async fn single_statement(
-    conn: &mut PgConnection,
-    schema: &Schema,
+    conn: &mut OpConn,
+    statements: &Statements,
     op: &Op,
 ) -> Result<OpResult, sqlx::Error> {
     match op {
         Op::Read { table, key, .. } => {
-            let sql = format!("SELECT {COLUMNS} FROM {} WHERE k = $1", schema.table(table));
-            let row = sqlx::query(&sql)
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(OpResult::ok(OpValue::Record(
-                row.as_ref().map(record_from_row).transpose()?,
-            )))
+            let sql = &statements.of(table).read;
+            let mut rows = conn.records(sql, &[Param::Text(key)]).await?;
+            Ok(OpResult::ok(OpValue::Record(rows.pop())))
         }
         Op::Write { table, key, value } => {
-            // `ver` starts at 1 on insert because an absent row counts as version 0.
-            let sql = format!(
-                "INSERT INTO {} AS t (k, v, ver) VALUES ($1, $2, 1) \
-                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, ver = t.ver + 1",
-                schema.table(table)
-            );
-            sqlx::query(&sql)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *conn)
+            let sql = &statements.of(table).write;
+            conn.execute(sql, &[Param::Text(key), Param::Text(value)])
                 .await?;
             Ok(OpResult::ok(OpValue::None))
         }
         Op::InsertIfAbsent { table, key, value } => {
-            insert_if_absent(conn, schema, table, key, value).await
+            insert_if_absent(conn, statements, table, key, value).await
         }
         Op::CompareAndSet {
             table,
@@ -175,7 +244,7 @@ async fn single_statement(
             value,
         } => {
             let Some(expected) = expected_version else {
-                return insert_if_absent(conn, schema, table, key, value).await;
+                return insert_if_absent(conn, statements, table, key, value).await;
             };
             let Ok(expected) = i64::try_from(*expected) else {
                 // `ver` is a BIGINT, so no stored row can carry this version.
@@ -183,17 +252,14 @@ async fn single_statement(
                     "version {expected} is beyond any stored version of key `{key}`"
                 )));
             };
-            let sql = format!(
-                "UPDATE {} SET v = $3, ver = ver + 1 WHERE k = $1 AND ver = $2",
-                schema.table(table)
-            );
-            let done = sqlx::query(&sql)
-                .bind(key)
-                .bind(expected)
-                .bind(value)
-                .execute(&mut *conn)
+            let sql = &statements.of(table).compare_and_set;
+            let updated = conn
+                .execute(
+                    sql,
+                    &[Param::Text(key), Param::Int8(expected), Param::Text(value)],
+                )
                 .await?;
-            Ok(if done.rows_affected() == 0 {
+            Ok(if updated == 0 {
                 condition_failed(format!(
                     "key `{key}` is absent or its version is not {expected}"
                 ))
@@ -202,37 +268,24 @@ async fn single_statement(
             })
         }
         Op::Delete { table, key } => {
-            let sql = format!("DELETE FROM {} WHERE k = $1", schema.table(table));
-            sqlx::query(&sql).bind(key).execute(&mut *conn).await?;
+            let sql = &statements.of(table).delete;
+            conn.execute(sql, &[Param::Text(key)]).await?;
             Ok(OpResult::ok(OpValue::None))
         }
         Op::Increment { table, key, by } => {
-            let sql = format!(
-                "INSERT INTO {} AS t (k, n) VALUES ($1, $2) \
-                 ON CONFLICT (k) DO UPDATE SET n = t.n + EXCLUDED.n RETURNING n",
-                schema.table(table)
-            );
-            let row = sqlx::query(&sql)
-                .bind(key)
-                .bind(*by)
-                .fetch_one(&mut *conn)
+            let sql = &statements.of(table).increment;
+            let n = conn
+                .int8(sql, &[Param::Text(key), Param::Int8(*by)])
                 .await?;
-            Ok(OpResult::ok(OpValue::Counter(row.try_get::<i64, _>(0)?)))
+            Ok(OpResult::ok(OpValue::Counter(n)))
         }
         Op::Append {
             table,
             key,
             element,
         } => {
-            let sql = format!(
-                "INSERT INTO {} AS t (k, l) VALUES ($1, ARRAY[$2::BIGINT]) \
-                 ON CONFLICT (k) DO UPDATE SET l = array_append(t.l, $2::BIGINT)",
-                schema.table(table)
-            );
-            sqlx::query(&sql)
-                .bind(key)
-                .bind(*element)
-                .execute(&mut *conn)
+            let sql = &statements.of(table).append;
+            conn.execute(sql, &[Param::Text(key), Param::Int8(*element)])
                 .await?;
             Ok(OpResult::ok(OpValue::None))
         }
@@ -241,21 +294,10 @@ async fn single_statement(
             prefix,
             limit,
         } => {
-            // `k` is declared COLLATE "C", so ORDER BY is byte order (the portable key order)
-            // and the LIKE prefix can use the primary-key index.
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {} WHERE k LIKE $1 ESCAPE '\\' ORDER BY k LIMIT $2",
-                schema.table(table)
-            );
-            let rows = sqlx::query(&sql)
-                .bind(like_prefix_pattern(prefix))
-                .bind(limit.map(i64::from))
-                .fetch_all(&mut *conn)
-                .await?;
-            let records = rows
-                .iter()
-                .map(record_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
+            let sql = &statements.of(table).query;
+            let pattern = like_prefix_pattern(prefix);
+            let limit = limit.map_or(Param::NullInt8, |l| Param::Int8(i64::from(l)));
+            let records = conn.records(sql, &[Param::Text(&pattern), limit]).await?;
             Ok(OpResult::ok(OpValue::Records(records)))
         }
         Op::Batch { .. } | Op::Txn { .. } => Ok(OpResult::error(
@@ -266,22 +308,17 @@ async fn single_statement(
 }
 
 async fn insert_if_absent(
-    conn: &mut PgConnection,
-    schema: &Schema,
+    conn: &mut OpConn,
+    statements: &Statements,
     table: &str,
     key: &str,
     value: &str,
 ) -> Result<OpResult, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {} (k, v, ver) VALUES ($1, $2, 1) ON CONFLICT (k) DO NOTHING",
-        schema.table(table)
-    );
-    let done = sqlx::query(&sql)
-        .bind(key)
-        .bind(value)
-        .execute(&mut *conn)
+    let sql = &statements.of(table).insert_if_absent;
+    let inserted = conn
+        .execute(sql, &[Param::Text(key), Param::Text(value)])
         .await?;
-    Ok(if done.rows_affected() == 0 {
+    Ok(if inserted == 0 {
         condition_failed(format!("key `{key}` already exists"))
     } else {
         OpResult::ok(OpValue::None)
@@ -290,17 +327,4 @@ async fn insert_if_absent(
 
 fn condition_failed(message: String) -> OpResult {
     OpResult::error(ErrorClass::ConditionFailed, message)
-}
-
-/// Every column of the layout is present on a row: `n` and `l` have defaults, so a row that
-/// was only written reads back `counter: Some(0)` and `list: Some([])`.
-fn record_from_row(row: &PgRow) -> Result<Record, sqlx::Error> {
-    let version: i64 = row.try_get("ver")?;
-    Ok(Record {
-        key: row.try_get("k")?,
-        value: row.try_get("v")?,
-        version: u64::try_from(version).ok(),
-        counter: Some(row.try_get("n")?),
-        list: Some(row.try_get("l")?),
-    })
 }

@@ -1,5 +1,6 @@
 //! assay-driver-postgres: the portable operation model on the PostgreSQL wire protocol
-//! (PostgreSQL, Aurora PostgreSQL, Cloud SQL, AlloyDB, ...), through sqlx.
+//! (PostgreSQL, Aurora PostgreSQL, Cloud SQL, AlloyDB, ...): ops through its own wire client
+//! (`wire.rs`) on plaintext connections, everything else and TLS through sqlx.
 //!
 //! Owns: connecting (pools for the primary and an optional read replica), the run's schema
 //! (`setup` / `teardown`), and mapping every portable op onto SQL. Beside the `Driver`:
@@ -24,7 +25,9 @@ pub mod isolation;
 mod lag;
 mod naming;
 mod native;
+mod session;
 pub mod slt;
+mod wire;
 
 pub use isolation::{
     load_isolation_tests, run_isolation_suite, run_isolation_suite_with, IsolationRunOptions,
@@ -42,7 +45,7 @@ use assay_sql_common::OpPool;
 use async_trait::async_trait;
 use classify::Phase;
 use naming::Schema;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -92,8 +95,10 @@ impl Default for PostgresOptions {
 struct Target {
     /// For setup, teardown and probes (sqlx's pool: every release costs a ping).
     pool: PgPool,
-    /// For ops: no round trip on release.
-    ops: OpPool<PgConnection>,
+    /// For ops: no round trip on release; Assay's wire client where the connection is
+    /// plaintext, sqlx where it needs TLS.
+    ops: OpPool<session::OpConn>,
+    connector: session::OpConnector,
     addr: String,
 }
 
@@ -114,6 +119,8 @@ pub struct PostgresDriver {
     primary: Target,
     replica: Option<Target>,
     schema: Schema,
+    /// The SQL text of each op, per table.
+    statements: exec::Statements,
     op_timeout: Duration,
     options: PostgresOptions,
     schema_state: tokio::sync::Mutex<SchemaState>,
@@ -159,11 +166,18 @@ impl PostgresDriver {
             endpoint: endpoint.clone(),
             primary,
             replica,
+            statements: exec::Statements::new(schema.clone()),
             schema,
             op_timeout: config.op_timeout,
             options,
             schema_state: tokio::sync::Mutex::new(SchemaState::Absent),
         })
+    }
+
+    /// The client the primary's op connections use: `wire` (Assay's own, plaintext) or
+    /// `sqlx` (TLS, or URL parameters the wire client leaves to sqlx).
+    pub fn op_client(&self) -> &'static str {
+        self.primary.connector.client()
     }
 
     /// The schema this driver's tables live in (the run's namespace).
@@ -320,15 +334,25 @@ async fn open_target(
         .max_connections(ADMIN_POOL_SIZE)
         .acquire_timeout(acquire_timeout)
         .connect_lazy_with(connect_options.clone());
+    let connector = session::OpConnector::new(
+        wire::WireConfig::from_url(url, op_timeout),
+        connect_options.clone(),
+    );
+    let opener = connector.clone();
     let ops = OpPool::new(
         options.pool_size,
         acquire_timeout,
         Box::new(move || {
-            let options = connect_options.clone();
-            Box::pin(async move { PgConnection::connect_with(&options).await })
+            let connector = opener.clone();
+            Box::pin(async move { connector.open().await })
         }),
     );
-    Ok(Target { pool, ops, addr })
+    Ok(Target {
+        pool,
+        ops,
+        connector,
+        addr,
+    })
 }
 
 fn db_code(e: &sqlx::Error) -> Option<String> {
@@ -393,7 +417,7 @@ impl Driver for PostgresDriver {
         let budget = (self.op_timeout + SERVER_CANCEL_GRACE).saturating_sub(started.elapsed());
         let mut exec = exec::Exec {
             conn: lease.conn(),
-            schema: &self.schema,
+            statements: &self.statements,
             addr: &target.addr,
             isolation: self.options.isolation,
             poisoned: false,

@@ -71,6 +71,24 @@ async fn connected(endpoint: &Endpoint, table_names: &[&str]) -> PostgresDriver 
     driver
 }
 
+/// The stand-in's endpoint twice: as given (ops on Assay's wire client, plaintext) and with a
+/// URL parameter only sqlx handles (ops on sqlx, as on a TLS connection). Each is checked
+/// to really use that client.
+fn op_clients(emu: &Emulator) -> Vec<(Endpoint, &'static str)> {
+    let url = url_of(emu.endpoint());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    vec![
+        (emu.endpoint().clone(), "wire"),
+        (
+            Endpoint::Postgres {
+                url: Secret::new(format!("{url}{sep}application_name=assay")),
+                replica_url: None,
+            },
+            "sqlx",
+        ),
+    ]
+}
+
 async fn raw(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("raw connection")
 }
@@ -373,7 +391,15 @@ async fn point_ops_follow_the_portable_semantics() {
     let Some(emu) = start_postgres().await else {
         return;
     };
-    let driver = connected(emu.endpoint(), &["kv"]).await;
+    for (endpoint, client) in op_clients(&emu) {
+        eprintln!("op client: {client}");
+        point_ops_on(&emu, &endpoint, client).await;
+    }
+    emu.stop().await;
+}
+
+async fn point_ops_on(emu: &Emulator, endpoint: &Endpoint, client: &str) {
+    let driver = connected(endpoint, &["kv"]).await;
     assert_eq!(driver.family(), "postgres");
     for cap in Capability::ALL {
         assert!(driver.capabilities().supports(cap), "{cap}");
@@ -499,8 +525,8 @@ async fn point_ops_follow_the_portable_semantics() {
         matches!(r.value, OpValue::Record(Some(ref rec)) if rec.value.as_deref() == Some("first"))
     );
 
+    assert_eq!(driver.op_client(), client, "ops ran on the intended client");
     driver.teardown().await.unwrap();
-    emu.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -508,7 +534,15 @@ async fn query_scans_a_prefix_in_byte_order_up_to_the_limit() {
     let Some(emu) = start_postgres().await else {
         return;
     };
-    let driver = connected(emu.endpoint(), &["kv"]).await;
+    for (endpoint, client) in op_clients(&emu) {
+        eprintln!("op client: {client}");
+        prefix_query_on(&endpoint, client).await;
+    }
+    emu.stop().await;
+}
+
+async fn prefix_query_on(endpoint: &Endpoint, client: &str) {
+    let driver = connected(endpoint, &["kv"]).await;
     for key in [
         "u/b", "u/a", "u/B", "u/10", "u/9", "u%x", "u_y", "v/a", "u\\z", "u/é",
     ] {
@@ -552,8 +586,8 @@ async fn query_scans_a_prefix_in_byte_order_up_to_the_limit() {
         other => panic!("{other:?}"),
     }
     assert_eq!(driver.execute(&query("", None)).await.outcome, Outcome::Ok);
+    assert_eq!(driver.op_client(), client, "ops ran on the intended client");
     driver.teardown().await.unwrap();
-    emu.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,7 +595,15 @@ async fn batch_runs_every_op_and_reports_each_result() {
     let Some(emu) = start_postgres().await else {
         return;
     };
-    let driver = connected(emu.endpoint(), &["kv"]).await;
+    for (endpoint, client) in op_clients(&emu) {
+        eprintln!("op client: {client}");
+        batch_on(&endpoint, client).await;
+    }
+    emu.stop().await;
+}
+
+async fn batch_on(endpoint: &Endpoint, client: &str) {
+    let driver = connected(endpoint, &["kv"]).await;
     let batch = Op::Batch {
         ops: vec![
             insert("x", "1"),
@@ -591,8 +633,8 @@ async fn batch_runs_every_op_and_reports_each_result() {
 
     let empty = driver.execute(&Op::Batch { ops: vec![] }).await;
     assert_eq!(empty.value, OpValue::Results(vec![]));
+    assert_eq!(driver.op_client(), client, "ops ran on the intended client");
     driver.teardown().await.unwrap();
-    emu.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,7 +642,15 @@ async fn txn_applies_all_or_nothing() {
     let Some(emu) = start_postgres().await else {
         return;
     };
-    let driver = connected(emu.endpoint(), &["kv"]).await;
+    for (endpoint, client) in op_clients(&emu) {
+        eprintln!("op client: {client}");
+        txn_on(&endpoint, client).await;
+    }
+    emu.stop().await;
+}
+
+async fn txn_on(endpoint: &Endpoint, client: &str) {
+    let driver = connected(endpoint, &["kv"]).await;
     assert_ok(&driver.execute(&write("acct", "100")).await);
 
     let ok = driver
@@ -654,6 +704,25 @@ async fn txn_applies_all_or_nothing() {
     assert_failed(&failed, ErrorClass::InvalidRequest);
     assert_eq!(record(&driver, "t1").await, None);
 
+    // The first statement fails (it travels with the BEGIN on the wire client), or the
+    // first op fails before any statement is sent: nothing applied, nothing left open.
+    for first in [write("t3", "a\0b"), cas("t3", Some(u64::MAX), "x")] {
+        let failed = driver
+            .execute(&Op::Txn {
+                ops: vec![first, write("t4", "x")],
+            })
+            .await;
+        assert_eq!(failed.outcome, Outcome::Fail, "{failed:?}");
+        assert_eq!(record(&driver, "t4").await, None);
+        assert_ok(&driver.execute(&write("t5", "after")).await);
+    }
+    let ok = driver
+        .execute(&Op::Txn {
+            ops: vec![write("t6", "x"), read("t6")],
+        })
+        .await;
+    assert_ok(&ok);
+
     // Nesting is refused before anything is sent.
     let nested = driver
         .execute(&Op::Txn {
@@ -690,8 +759,8 @@ async fn txn_applies_all_or_nothing() {
         driver.execute(&Op::Txn { ops: vec![] }).await.value,
         OpValue::Results(vec![])
     );
+    assert_eq!(driver.op_client(), client, "ops ran on the intended client");
     driver.teardown().await.unwrap();
-    emu.stop().await;
 }
 
 /// Runs a driver txn that writes a row another client has updated but not yet committed,

@@ -2,4 +2,4 @@
 
 pub mod pool;
 
-pub use pool::{Lease, OpPool};
+pub use pool::{Lease, OpPool, PoolConn};

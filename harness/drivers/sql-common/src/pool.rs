@@ -1,6 +1,7 @@
 //! The connections ops run on: at most `size` of them, checked out for one op and given back
-//! without a round trip; generic over the sqlx connection type, opened by the driver's
-//! `open` function (which may also set session bounds).
+//! without a round trip; generic over the connection type (any sqlx connection, or a
+//! driver's own, see [`PoolConn`]), opened by the driver's `open` function (which may also
+//! set session bounds).
 //!
 //! sqlx's own pool pings every connection when it is released (to find one left mid-query
 //! by a cancelled future). That is one extra round trip and server wake-up per op, which
@@ -11,7 +12,6 @@
 //! so a server that went away meanwhile shows up as `Unavailable`, not as a lost connection.
 
 use futures::future::BoxFuture;
-use sqlx::Connection;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -22,7 +22,18 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// Opens one new connection, ready for ops.
 pub type Opener<C> = Box<dyn Fn() -> BoxFuture<'static, Result<C, sqlx::Error>> + Send + Sync>;
 
-pub struct OpPool<C: Connection> {
+/// A connection the pool can hold: it must answer a ping (one round trip that runs nothing).
+pub trait PoolConn: Send + 'static {
+    fn ping(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+}
+
+impl<C: sqlx::Connection + 'static> PoolConn for C {
+    fn ping(&mut self) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        sqlx::Connection::ping(self)
+    }
+}
+
+pub struct OpPool<C: PoolConn> {
     idle: Mutex<Vec<(C, Instant)>>,
     permits: Semaphore,
     open: Opener<C>,
@@ -30,14 +41,14 @@ pub struct OpPool<C: Connection> {
 }
 
 /// One checked-out connection. Dropped without `release(true)`, it is closed.
-pub struct Lease<'a, C: Connection> {
+pub struct Lease<'a, C: PoolConn> {
     pool: &'a OpPool<C>,
     conn: Option<C>,
     reusable: bool,
     _permit: SemaphorePermit<'a>,
 }
 
-impl<C: Connection> OpPool<C> {
+impl<C: PoolConn> OpPool<C> {
     pub fn new(size: u32, acquire_timeout: Duration, open: Opener<C>) -> Self {
         OpPool {
             idle: Mutex::new(Vec::with_capacity(size as usize)),
@@ -89,7 +100,7 @@ impl<C: Connection> OpPool<C> {
     }
 }
 
-impl<C: Connection> Lease<'_, C> {
+impl<C: PoolConn> Lease<'_, C> {
     pub fn conn(&mut self) -> &mut C {
         self.conn
             .as_mut()
@@ -103,7 +114,7 @@ impl<C: Connection> Lease<'_, C> {
     }
 }
 
-impl<C: Connection> Drop for Lease<'_, C> {
+impl<C: PoolConn> Drop for Lease<'_, C> {
     fn drop(&mut self) {
         if let (true, Some(conn)) = (self.reusable, self.conn.take()) {
             self.pool
@@ -121,6 +132,7 @@ impl<C: Connection> Drop for Lease<'_, C> {
 mod tests {
     use super::*;
     use sqlx::postgres::{PgConnectOptions, PgConnection};
+    use sqlx::Connection;
     use std::str::FromStr;
 
     #[tokio::test]
