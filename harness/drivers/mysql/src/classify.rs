@@ -6,80 +6,35 @@
 //! op runs means it may have been applied (`ConnectionLost`, indeterminate).
 
 use assay_core::{DriverError, ErrorClass, OpResult};
+use assay_sql_common::classify as common;
+pub(crate) use assay_sql_common::classify::{one_line, Phase};
+use sqlx::error::DatabaseError;
 use sqlx::mysql::MySqlDatabaseError;
 use std::time::Duration;
 
-/// Where an op was when the error happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Getting a connection from the pool (which may open one): nothing was sent yet.
-    Acquire,
-    /// The op's statements were being sent or answered.
-    Running,
+/// The server's error number (e.g. 1062) of a server error.
+fn number_of(db: &dyn DatabaseError) -> u16 {
+    db.try_downcast_ref::<MySqlDatabaseError>()
+        .map_or(0, MySqlDatabaseError::number)
 }
 
 /// The server's error number (e.g. 1062), when the error came from the server.
 pub(crate) fn error_number(err: &sqlx::Error) -> Option<u16> {
     match err {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .map(MySqlDatabaseError::number),
+        sqlx::Error::Database(db) => Some(number_of(db.as_ref())),
         _ => None,
     }
 }
 
 /// The portable class of an error and a one-line message for the history.
 pub(crate) fn classify(err: &sqlx::Error, phase: Phase, addr: &str) -> (ErrorClass, String) {
-    match err {
-        sqlx::Error::Database(db) => {
-            let number = error_number(err).unwrap_or(0);
-            let class = match classify_error_number(number) {
-                // A session-ending error while connecting means nothing was sent.
-                ErrorClass::ConnectionLost if phase == Phase::Acquire => ErrorClass::Unavailable,
-                class => class,
-            };
-            (
-                class,
-                one_line(&format!("MySQL error {number}: {}", db.message())),
-            )
-        }
-        sqlx::Error::PoolTimedOut => (
-            ErrorClass::Unavailable,
-            format!("no connection to {addr} became available in time: the server refused, did not answer, or every pooled connection was busy"),
-        ),
-        sqlx::Error::PoolClosed => (
-            ErrorClass::Unavailable,
-            "the driver's connection pool is closed".to_string(),
-        ),
-        sqlx::Error::Io(io) => match phase {
-            Phase::Acquire => (
-                ErrorClass::Unavailable,
-                one_line(&format!("could not connect to {addr}: {io}")),
-            ),
-            Phase::Running => (
-                ErrorClass::ConnectionLost,
-                one_line(&format!("connection to {addr} broke mid-request: {io}")),
-            ),
-        },
-        sqlx::Error::Tls(e) => (
-            ErrorClass::Unavailable,
-            one_line(&format!("TLS with {addr} failed: {e}")),
-        ),
-        // A protocol error or a crashed connection worker leaves the stream in an unknown
-        // state, so whatever was in flight may have been applied.
-        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => match phase {
-            Phase::Acquire => (
-                ErrorClass::Unavailable,
-                one_line(&format!("could not connect to {addr}: {err}")),
-            ),
-            Phase::Running => (
-                ErrorClass::ConnectionLost,
-                one_line(&format!("connection to {addr} broke mid-request: {err}")),
-            ),
-        },
-        sqlx::Error::Configuration(_) => (ErrorClass::InvalidRequest, one_line(&err.to_string())),
-        other => (ErrorClass::Other, one_line(&other.to_string())),
-    }
+    common::classify(err, phase, addr, |db| {
+        let number = number_of(db);
+        (
+            classify_error_number(number),
+            format!("MySQL error {number}: {}", db.message()),
+        )
+    })
 }
 
 /// MySQL / MariaDB server error numbers (the server error reference) → portable class.
@@ -134,17 +89,7 @@ pub(crate) fn connect_error(err: &sqlx::Error, addr: &str) -> DriverError {
             )),
         };
     }
-    match err {
-        sqlx::Error::Configuration(e) => DriverError::config(one_line(&format!(
-            "mysql url is not usable: {e}; fix the target's url"
-        ))),
-        sqlx::Error::Tls(e) => DriverError::config(one_line(&format!(
-            "TLS with mysql at {addr} failed: {e}; check ssl-mode and certificates in the target's url"
-        ))),
-        other => DriverError::unavailable(one_line(&format!(
-            "mysql at {addr} is unreachable: {other}; is the server running and listening there?"
-        ))),
-    }
+    common::connect_failure(err, "mysql", addr, "ssl-mode")
 }
 
 pub(crate) fn connect_timeout_error(addr: &str, after: Duration) -> DriverError {
@@ -153,25 +98,9 @@ pub(crate) fn connect_timeout_error(addr: &str, after: Duration) -> DriverError 
     ))
 }
 
-/// Whether the connection that produced this error must not go back to the pool: the
-/// stream broke or may still carry an answer nobody waits for. An error the server answered
-/// in order (a duplicate key, a statement timeout) leaves it reusable.
+/// Whether the connection that produced this error must not go back to the pool.
 pub(crate) fn breaks_connection(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(_) => {
-            classify_error_number(error_number(err).unwrap_or(0)) == ErrorClass::ConnectionLost
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    }
-}
-
-/// Server messages may span lines; history lines must not.
-pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    common::breaks_connection(err, |db| classify_error_number(number_of(db)))
 }
 
 #[cfg(test)]

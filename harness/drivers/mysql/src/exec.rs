@@ -11,6 +11,7 @@ use crate::classify::{self, Phase};
 use crate::naming::{like_prefix_pattern, Database, LIKE_ESCAPE};
 use crate::IsolationLevel;
 use assay_core::{ErrorClass, Op, OpMeta, OpResult, OpValue, Outcome, Record};
+use assay_sql_common::txn;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Executor, Row};
 use std::future::Future;
@@ -83,13 +84,7 @@ impl Exec<'_> {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             if self.poisoned {
-                results.push(OpResult::error(
-                    ErrorClass::Unavailable,
-                    format!(
-                        "not sent: an earlier op of this batch lost the connection to {}",
-                        self.addr
-                    ),
-                ));
+                results.push(txn::not_sent_after_lost_connection(self.addr));
                 continue;
             }
             let result = self.run(op).await;
@@ -102,21 +97,11 @@ impl Exec<'_> {
     /// or error) rolls the whole transaction back and becomes the transaction's result; a
     /// deadlock at any point is `Aborted` and is not retried here.
     async fn txn(&mut self, ops: &[Op]) -> OpResult {
-        if let Some((i, nested)) = ops
-            .iter()
-            .enumerate()
-            .find(|(_, op)| matches!(op, Op::Batch { .. } | Op::Txn { .. }))
-        {
-            return OpResult::error(
-                ErrorClass::InvalidRequest,
-                format!(
-                    "txn op {i} is a {}: a transaction holds only single ops; list them directly",
-                    nested.kind()
-                ),
-            );
+        if let Some(refused) = txn::refuse_nested(ops) {
+            return refused;
         }
         if ops.is_empty() {
-            return OpResult::ok(OpValue::Results(Vec::new()));
+            return txn::empty();
         }
         if let Err(e) = begin(self.conn, self.isolation).await {
             return failure(&mut self.poisoned, self.addr, &e);
@@ -128,23 +113,13 @@ impl Exec<'_> {
                 Err(e) => failure(&mut self.poisoned, self.addr, &e),
             };
             if result.outcome != Outcome::Ok {
-                let (class, message) = result
-                    .error
-                    .map(|e| (e.class, e.message))
-                    .unwrap_or((ErrorClass::Other, "no error recorded".to_string()));
                 // MySQL keeps a transaction open after most statement errors (unlike
                 // PostgreSQL), so the rollback is what undoes the earlier ops. One that fails
                 // leaves the session state unknown: drop the connection, which also rolls back.
                 if !self.poisoned && rollback(self.conn).await.is_err() {
                     self.poisoned = true;
                 }
-                return OpResult::error(
-                    class,
-                    format!(
-                        "txn op {i} ({}) failed, transaction rolled back: {message}",
-                        op.kind()
-                    ),
-                );
+                return txn::rolled_back(i, op, result);
             }
             results.push(result);
         }

@@ -6,69 +6,19 @@
 //! op runs means it may have been applied (`ConnectionLost`, indeterminate).
 
 use assay_core::{DriverError, ErrorClass, OpResult};
+use assay_sql_common::classify as common;
+pub(crate) use assay_sql_common::classify::{one_line, Phase};
 use std::time::Duration;
-
-/// Where an op was when the error happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Getting a connection from the pool (which may open one): nothing was sent yet.
-    Acquire,
-    /// The op's statements were being sent or answered.
-    Running,
-}
 
 /// The portable class of an error and a one-line message for the history.
 pub(crate) fn classify(err: &sqlx::Error, phase: Phase, addr: &str) -> (ErrorClass, String) {
-    match err {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let class = match classify_sqlstate(&code) {
-                // A connection-level SQLSTATE while connecting means nothing was sent.
-                ErrorClass::ConnectionLost if phase == Phase::Acquire => ErrorClass::Unavailable,
-                class => class,
-            };
-            (
-                class,
-                one_line(&format!("SQLSTATE {code}: {}", db.message())),
-            )
-        }
-        sqlx::Error::PoolTimedOut => (
-            ErrorClass::Unavailable,
-            format!("no connection to {addr} became available in time: the server refused, did not answer, or every pooled connection was busy"),
-        ),
-        sqlx::Error::PoolClosed => (
-            ErrorClass::Unavailable,
-            "the driver's connection pool is closed".to_string(),
-        ),
-        sqlx::Error::Io(io) => match phase {
-            Phase::Acquire => (
-                ErrorClass::Unavailable,
-                one_line(&format!("could not connect to {addr}: {io}")),
-            ),
-            Phase::Running => (
-                ErrorClass::ConnectionLost,
-                one_line(&format!("connection to {addr} broke mid-request: {io}")),
-            ),
-        },
-        sqlx::Error::Tls(e) => (
-            ErrorClass::Unavailable,
-            one_line(&format!("TLS with {addr} failed: {e}")),
-        ),
-        // A protocol error or a crashed connection worker leaves the stream in an unknown
-        // state, so whatever was in flight may have been applied.
-        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => match phase {
-            Phase::Acquire => (
-                ErrorClass::Unavailable,
-                one_line(&format!("could not connect to {addr}: {err}")),
-            ),
-            Phase::Running => (
-                ErrorClass::ConnectionLost,
-                one_line(&format!("connection to {addr} broke mid-request: {err}")),
-            ),
-        },
-        sqlx::Error::Configuration(_) => (ErrorClass::InvalidRequest, one_line(&err.to_string())),
-        other => (ErrorClass::Other, one_line(&other.to_string())),
-    }
+    common::classify(err, phase, addr, |db| {
+        let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+        (
+            classify_sqlstate(&code),
+            format!("SQLSTATE {code}: {}", db.message()),
+        )
+    })
 }
 
 /// PostgreSQL error codes (Appendix A of the PostgreSQL manual) → portable class.
@@ -126,17 +76,7 @@ pub(crate) fn connect_error(err: &sqlx::Error, role: &str, addr: &str) -> Driver
             )),
         };
     }
-    match err {
-        sqlx::Error::Configuration(e) => DriverError::config(one_line(&format!(
-            "postgres {role} url is not usable: {e}; fix the target's url"
-        ))),
-        sqlx::Error::Tls(e) => DriverError::config(one_line(&format!(
-            "TLS with postgres {role} at {addr} failed: {e}; check sslmode and certificates in the target's url"
-        ))),
-        other => DriverError::unavailable(one_line(&format!(
-            "postgres {role} at {addr} is unreachable: {other}; is the server running and listening there?"
-        ))),
-    }
+    common::connect_failure(err, &format!("postgres {role}"), addr, "sslmode")
 }
 
 pub(crate) fn connect_timeout_error(role: &str, addr: &str, after: Duration) -> DriverError {
@@ -145,26 +85,9 @@ pub(crate) fn connect_timeout_error(role: &str, addr: &str, after: Duration) -> 
     ))
 }
 
-/// Whether the connection that produced this error must not go back to the pool: the
-/// stream broke or may still carry an answer nobody waits for. An error the server answered
-/// in order (a failed condition, a `statement_timeout` cancel) leaves it reusable.
+/// Whether the connection that produced this error must not go back to the pool.
 pub(crate) fn breaks_connection(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            classify_sqlstate(&code) == ErrorClass::ConnectionLost
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    }
-}
-
-/// Server messages may span lines (DETAIL, HINT); history lines must not.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    common::breaks_connection(err, |db| classify_sqlstate(&db.code().unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::session::OpConn;
 use crate::wire::Param;
 use crate::IsolationLevel;
 use assay_core::{ErrorClass, Op, OpResult, OpValue, Outcome};
+use assay_sql_common::txn;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -53,13 +54,7 @@ impl Exec<'_> {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             if self.poisoned {
-                results.push(OpResult::error(
-                    ErrorClass::Unavailable,
-                    format!(
-                        "not sent: an earlier op of this batch lost the connection to {}",
-                        self.addr
-                    ),
-                ));
+                results.push(txn::not_sent_after_lost_connection(self.addr));
                 continue;
             }
             let result = self.run(op).await;
@@ -72,21 +67,11 @@ impl Exec<'_> {
     /// or error) rolls the whole transaction back and becomes the transaction's result; a
     /// serialization failure at any point is `Aborted` and is not retried here.
     async fn txn(&mut self, ops: &[Op]) -> OpResult {
-        if let Some((i, nested)) = ops
-            .iter()
-            .enumerate()
-            .find(|(_, op)| matches!(op, Op::Batch { .. } | Op::Txn { .. }))
-        {
-            return OpResult::error(
-                ErrorClass::InvalidRequest,
-                format!(
-                    "txn op {i} is a {}: a transaction holds only single ops; list them directly",
-                    nested.kind()
-                ),
-            );
+        if let Some(refused) = txn::refuse_nested(ops) {
+            return refused;
         }
         if ops.is_empty() {
-            return OpResult::ok(OpValue::Results(Vec::new()));
+            return txn::empty();
         }
         let begin = crate::begin_statement(self.isolation);
         if let Err(e) = self.conn.begin(&begin).await {
@@ -99,22 +84,12 @@ impl Exec<'_> {
                 Err(e) => failure(&mut self.poisoned, self.addr, &e),
             };
             if result.outcome != Outcome::Ok {
-                let (class, message) = result
-                    .error
-                    .map(|e| (e.class, e.message))
-                    .unwrap_or((ErrorClass::Other, "no error recorded".to_string()));
                 // The verdict does not depend on the rollback: nothing was committed. A
                 // rollback that fails leaves the session state unknown, so drop the connection.
                 if !self.poisoned && self.conn.simple("ROLLBACK").await.is_err() {
                     self.poisoned = true;
                 }
-                return OpResult::error(
-                    class,
-                    format!(
-                        "txn op {i} ({}) failed, transaction rolled back: {message}",
-                        op.kind()
-                    ),
-                );
+                return txn::rolled_back(i, op, result);
             }
             results.push(result);
         }

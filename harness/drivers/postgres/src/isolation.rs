@@ -21,7 +21,7 @@
 //! Statement results are read as text over the simple query protocol, so every value is
 //! compared the way `psql` prints it.
 
-use crate::classify;
+use crate::classify::{self, one_line};
 use assay_core::isolation::{
     is_conflict_sqlstate, is_isolation_test, CellResult, IsolationCell, IsolationEvidence,
     IsolationLevel, IsolationMatrix, IsolationRow, IsolationTest, Observation, ObservedResult,
@@ -261,10 +261,6 @@ fn error_result(e: &sqlx::Error) -> ObservedResult {
             message: one_line(&other.to_string()),
         },
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A statement for a session task: its step index (0-based) and text.
