@@ -2,9 +2,9 @@
 //! table printed on the terminal: step × target → pass / deviates / unsupported /
 //! unverified / error, with what each target did.
 
-use crate::model::{FidelityCell, FidelityMatrix};
+use crate::model::{FidelityCell, FidelityMatrix, Verdict};
 use assay_check::thresholds::format_ns;
-use assay_core::{Measurement, NativeVerdict};
+use assay_core::Measurement;
 use std::fmt::Write as _;
 
 /// `name: N samples, p50 …, p99 …, max …`, one measured distribution in a line.
@@ -31,14 +31,14 @@ fn details(c: &FidelityCell, indent: &str) -> String {
     out
 }
 
-fn paint(text: &str, verdict: NativeVerdict, color: bool) -> String {
+fn paint(text: &str, verdict: Verdict, color: bool) -> String {
     if !color {
         return text.to_string();
     }
     let code = match verdict {
-        NativeVerdict::Pass => "32",
-        NativeVerdict::Deviates | NativeVerdict::Error => "31",
-        NativeVerdict::Unsupported | NativeVerdict::Unverified => "33",
+        Verdict::Pass => "32",
+        Verdict::Deviates | Verdict::Fail | Verdict::Error => "31",
+        Verdict::Unsupported | Verdict::Unverified => "33",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
@@ -120,7 +120,7 @@ pub fn render_terminal(matrices: &[FidelityMatrix], color: bool) -> String {
         }
         for r in &m.rows {
             for (c, t) in r.cells.iter().zip(&m.targets) {
-                if r.native.is_none() && c.verdict == NativeVerdict::Pass {
+                if r.native.is_none() && c.verdict == Verdict::Pass {
                     continue;
                 }
                 let _ = writeln!(out, "  {} on {t}: {}: {}", r.step, c.verdict, c.observed);
@@ -154,9 +154,9 @@ mod tests {
                 cells: vec![
                     FidelityCell {
                         evidence: vec!["item 1: ConditionalCheckFailed".into()],
-                        ..cell(NativeVerdict::Pass, "cancelled, nothing applied")
+                        ..cell(Verdict::Pass, "cancelled, nothing applied")
                     },
-                    cell(NativeVerdict::Unsupported, "UnknownOperationException"),
+                    cell(Verdict::Unsupported, "UnknownOperationException"),
                 ],
             }],
         }

@@ -2,7 +2,6 @@
 //! CI systems show exactly which step failed and why.
 
 use crate::model::{RunReport, ScenarioReport, Verdict};
-use assay_core::NativeVerdict;
 use std::fmt::Write;
 
 pub(crate) fn escape(s: &str) -> String {
@@ -88,14 +87,14 @@ fn scenario_cases(target: &str, s: &ScenarioReport) -> Vec<Case> {
             .collect::<Vec<_>>()
             .join("\n");
         let (failure, error, skipped) = match n.verdict {
-            NativeVerdict::Pass => (None, None, None),
-            NativeVerdict::Deviates => (
+            Verdict::Pass => (None, None, None),
+            Verdict::Deviates | Verdict::Fail => (
                 Some(format!("documented: {}\nobserved: {detail}", n.documented)),
                 None,
                 None,
             ),
-            NativeVerdict::Error => (None, Some(detail), None),
-            NativeVerdict::Unsupported | NativeVerdict::Unverified => {
+            Verdict::Error => (None, Some(detail), None),
+            Verdict::Unsupported | Verdict::Unverified => {
                 (None, None, Some(format!("{}: {detail}", n.verdict)))
             }
         };

@@ -1,8 +1,10 @@
-//! Renders a finished run: `report.json` (versioned schema), `summary.md`, `junit.xml`,
-//! `history.jsonl`, one `.hlog` per target × scenario, and the compact table printed on
-//! the terminal. The report model is defined here; the CLI fills it in. This crate
-//! never talks to a backend.
+//! Renders a finished run as pure functions of its record (`assay_core::record`) and the
+//! judge's verdicts (`assay_check::judge`): `report.json` (versioned schema),
+//! `summary.md`, `junit.xml`, `fidelity.md`, one `.hlog` per target × scenario, and the
+//! compact table printed on the terminal. Also writes and reads `history.jsonl`. This
+//! crate decides nothing and never talks to a backend.
 
+mod build;
 mod fidelity;
 mod junit;
 mod model;
@@ -12,4 +14,4 @@ mod write;
 pub use fidelity::render_terminal as render_fidelity;
 pub use model::*;
 pub use table::render_table;
-pub use write::{write_run, RunArtifacts, ScenarioArtifacts};
+pub use write::{load_line, read_history, render_run, write_history, RunArtifacts, HISTORY_FILE};

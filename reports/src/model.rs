@@ -1,83 +1,16 @@
 //! The report model: what `report.json` holds. Bump `REPORT_SCHEMA_VERSION` on any
 //! incompatible change; additions are compatible.
 
+pub use assay_check::judge::{FidelityCell, FidelityMatrix, FidelityRow};
+pub use assay_check::Verdict;
 use assay_check::{StepVerdict, ThresholdResult};
+pub use assay_core::record::{LoadConfig, Machine};
+use assay_core::Measurement;
 use assay_core::{Capability, LatencyHistograms, OpKind, Outcome};
-use assay_core::{Measurement, NativeVerdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Every check and threshold held.
-    Pass,
-    /// A check or threshold failed (exit code 1).
-    Fail,
-    /// The run could not be done: backend down, bad setup (exit code 2).
-    Error,
-    /// The target cannot express what the scenario needs; nothing was verified.
-    Unsupported,
-    /// The target accepted every step but cannot show whether the documented behaviour
-    /// holds (e.g. consistency levels on a single-replica stand-in); not a pass.
-    Unverified,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Error => "error",
-            Verdict::Unsupported => "unsupported",
-            Verdict::Unverified => "unverified",
-        }
-    }
-
-    /// The process exit code this verdict asks for (unsupported does not fail a run).
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::Pass | Verdict::Unsupported | Verdict::Unverified => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-        }
-    }
-
-    /// The worse of two verdicts (error > fail > pass > unverified > unsupported).
-    pub fn worst(self, other: Verdict) -> Verdict {
-        let rank = |v: Verdict| match v {
-            Verdict::Unsupported => 0,
-            Verdict::Unverified => 1,
-            Verdict::Pass => 2,
-            Verdict::Fail => 3,
-            Verdict::Error => 4,
-        };
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Machine {
-    pub os: String,
-    pub arch: String,
-    pub cpus: usize,
-}
-
-impl Machine {
-    pub fn current() -> Self {
-        Machine {
-            os: std::env::consts::OS.to_string(),
-            arch: std::env::consts::ARCH.to_string(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
-    }
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -96,18 +29,6 @@ pub struct RunReport {
     /// For conformance scenarios: step × target → verdict, with what each target did.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fidelity: Vec<FidelityMatrix>,
-}
-
-impl RunReport {
-    /// The run's verdict from its targets (and an abort, which makes it an error).
-    pub fn overall_verdict(&self) -> Verdict {
-        let base = if self.aborted.is_some() {
-            Verdict::Error
-        } else {
-            Verdict::Unsupported
-        };
-        self.targets.iter().fold(base, |v, t| v.worst(t.verdict))
-    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -140,6 +61,8 @@ pub struct ScenarioReport {
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The load that produced the figures below.
+    pub load: LoadConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<Unsupported>,
     pub ops: u64,
@@ -177,38 +100,6 @@ pub struct ScenarioReport {
     /// against the database's documented behaviour.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolation_matrix: Option<assay_core::isolation::IsolationMatrix>,
-}
-
-impl ScenarioReport {
-    /// A report with nothing run yet: verdict `error` until something says otherwise.
-    pub fn new(name: &str, file: &str, sha256: &str, kind: &str) -> Self {
-        ScenarioReport {
-            name: name.to_string(),
-            file: file.to_string(),
-            sha256: sha256.to_string(),
-            kind: kind.to_string(),
-            verdict: Verdict::Error,
-            reason: None,
-            unsupported: Vec::new(),
-            ops: 0,
-            errors: 0,
-            elapsed_s: 0.0,
-            throughput_ops_per_s: 0.0,
-            latency: Vec::new(),
-            overall_latency: None,
-            steps: Vec::new(),
-            thresholds: Vec::new(),
-            request_units: None,
-            request_units_by_op: BTreeMap::new(),
-            notes: Vec::new(),
-            native_steps: Vec::new(),
-            retries: 0,
-            error_classes: Default::default(),
-            workload: None,
-            consistency: Vec::new(),
-            isolation_matrix: None,
-        }
-    }
 }
 
 /// A workload's measured window: throughput, the open loop's schedule keeping, service
@@ -250,6 +141,7 @@ pub struct IntervalRow {
     pub t_s: f64,
     pub ops: u64,
     pub errors: u64,
+    pub indeterminate: u64,
     pub ops_per_s: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -266,6 +158,7 @@ impl IntervalRow {
                 t_s: s.start_ns as f64 / 1e9,
                 ops: s.ops,
                 errors: s.errors,
+                indeterminate: s.indeterminate,
                 ops_per_s: s.ops as f64 / secs,
                 p50_us: s.p50_ns as f64 / 1e3,
                 p99_us: s.p99_ns as f64 / 1e3,
@@ -323,7 +216,7 @@ pub struct NativeStepReport {
     pub step: String,
     /// `family.check`.
     pub native: String,
-    pub verdict: NativeVerdict,
+    pub verdict: Verdict,
     pub observed: String,
     pub documented: String,
     pub cite: String,
@@ -338,150 +231,3 @@ pub struct NativeStepReport {
     pub elapsed_s: f64,
 }
 
-/// A conformance scenario's steps (portable and native, in file order) × the targets it
-/// ran on: what each target did against what the documentation promises.
-#[derive(Clone, Debug, Serialize)]
-pub struct FidelityMatrix {
-    pub scenario: String,
-    pub targets: Vec<String>,
-    pub rows: Vec<FidelityRow>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct FidelityRow {
-    pub step: String,
-    /// `family.check` of a native step; absent for a portable step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub native: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub documented: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cite: Option<String>,
-    /// One cell per target, in `targets` order.
-    pub cells: Vec<FidelityCell>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct FidelityCell {
-    pub verdict: NativeVerdict,
-    pub observed: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub evidence: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub measurements: Vec<Measurement>,
-}
-
-impl FidelityCell {
-    fn plain(verdict: NativeVerdict, observed: String) -> Self {
-        FidelityCell {
-            verdict,
-            observed,
-            evidence: Vec::new(),
-            measurements: Vec::new(),
-        }
-    }
-}
-
-impl FidelityMatrix {
-    /// One matrix per scenario that has native steps or is of kind `conformance`, over
-    /// every target that ran it (a target that could not run it shows why in each cell).
-    pub fn from_targets(targets: &[TargetReport]) -> Vec<FidelityMatrix> {
-        let mut names: Vec<&str> = Vec::new();
-        for t in targets {
-            for s in &t.scenarios {
-                let conformance = s.kind == "conformance" || !s.native_steps.is_empty();
-                if conformance && !names.contains(&s.name.as_str()) {
-                    names.push(&s.name);
-                }
-            }
-        }
-        names
-            .into_iter()
-            .map(|name| {
-                let runs: Vec<(&TargetReport, &ScenarioReport)> = targets
-                    .iter()
-                    .filter_map(|t| t.scenarios.iter().find(|s| s.name == name).map(|s| (t, s)))
-                    .collect();
-                // The row order and texts come from the run with the most steps (a run
-                // that stopped early has fewer).
-                let template = runs
-                    .iter()
-                    .map(|(_, s)| *s)
-                    .max_by_key(|s| s.steps.len() + s.native_steps.len())
-                    .expect("a name comes from at least one run");
-                let rows = template_rows(template)
-                    .into_iter()
-                    .map(|(step, native, documented, cite)| FidelityRow {
-                        cells: runs.iter().map(|(_, s)| cell(s, &step)).collect(),
-                        native,
-                        step,
-                        documented,
-                        cite,
-                    })
-                    .collect();
-                FidelityMatrix {
-                    scenario: name.to_string(),
-                    targets: runs.iter().map(|(t, _)| t.name.clone()).collect(),
-                    rows,
-                }
-            })
-            .collect()
-    }
-}
-
-type TemplateRow = (String, Option<String>, Option<String>, Option<String>);
-
-/// (step, native check, documented, cite) in file order: native steps sit after
-/// `after_steps` portable ones.
-fn template_rows(s: &ScenarioReport) -> Vec<TemplateRow> {
-    let mut rows = Vec::new();
-    let mut native = s.native_steps.iter().peekable();
-    for i in 0..=s.steps.len() {
-        while let Some(n) = native.next_if(|n| n.after_steps <= i) {
-            rows.push((
-                n.step.clone(),
-                Some(n.native.clone()),
-                Some(n.documented.clone()),
-                Some(n.cite.clone()),
-            ));
-        }
-        if let Some(p) = s.steps.get(i) {
-            rows.push((p.step.clone(), None, p.documented.clone(), p.cite.clone()));
-        }
-    }
-    rows
-}
-
-fn cell(s: &ScenarioReport, step: &str) -> FidelityCell {
-    if let Some(n) = s.native_steps.iter().find(|n| n.step == step) {
-        return FidelityCell {
-            verdict: n.verdict,
-            observed: n.observed.clone(),
-            evidence: n.evidence.clone(),
-            measurements: n.measurements.clone(),
-        };
-    }
-    if let Some(p) = s.steps.iter().find(|p| p.step == step) {
-        let observed = match p.examples.first() {
-            Some(m) => format!(
-                "{} of {} ops did not match; e.g. key {}: expected {}, observed {}",
-                p.mismatches, p.planned, m.key, m.expected, m.observed
-            ),
-            None if p.completed < p.planned => {
-                format!("{} of {} ops completed", p.completed, p.planned)
-            }
-            None => format!("{} ops as expected", p.completed),
-        };
-        let verdict = if p.passed && p.completed == p.planned {
-            NativeVerdict::Pass
-        } else {
-            NativeVerdict::Deviates
-        };
-        return FidelityCell::plain(verdict, observed);
-    }
-    let (verdict, observed) = match s.verdict {
-        Verdict::Unsupported => (NativeVerdict::Unsupported, s.reason.clone()),
-        _ => (NativeVerdict::Error, s.reason.clone()),
-    };
-    FidelityCell::plain(verdict, observed.unwrap_or_else(|| "did not run".into()))
-}

@@ -9,7 +9,7 @@ fn paint(text: &str, verdict: Verdict, color: bool) -> String {
     }
     let code = match verdict {
         Verdict::Pass => "32",
-        Verdict::Fail | Verdict::Error => "31",
+        Verdict::Fail | Verdict::Deviates | Verdict::Error => "31",
         Verdict::Unsupported | Verdict::Unverified => "33",
     };
     format!("\x1b[{code}m{text}\x1b[0m")

@@ -178,6 +178,8 @@ pub struct IntervalSummary {
     pub ops: u64,
     /// Ops whose outcome was not `ok`.
     pub errors: u64,
+    /// Of those, ops that may or may not have been applied.
+    pub indeterminate: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
@@ -267,11 +269,14 @@ impl IntervalSeries {
             .enumerate()
             .map(|(index, slot)| {
                 let mut all = new_interval_histogram();
-                let mut errors = 0;
+                let (mut errors, mut indeterminate) = (0, 0);
                 for ((_, outcome), h) in slot.histograms() {
                     let _ = all.add(&h);
                     if outcome != Outcome::Ok {
                         errors += h.len();
+                    }
+                    if outcome == Outcome::Indeterminate {
+                        indeterminate += h.len();
                     }
                 }
                 IntervalSummary {
@@ -279,6 +284,7 @@ impl IntervalSeries {
                     start_ns: index as u64 * self.interval_ns,
                     ops: all.len(),
                     errors,
+                    indeterminate,
                     p50_ns: if all.is_empty() {
                         0
                     } else {
@@ -296,9 +302,172 @@ impl IntervalSeries {
     }
 }
 
+/// The stored form of a histogram: HdrHistogram's compressed V2 encoding in base64, the
+/// form HdrHistogram's own tools read. Lossless: counts come back exactly.
+fn encode(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut bytes = Vec::new();
+    // Serializing into a Vec cannot fail for histograms within their bounds.
+    let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes `encode`'s text into a histogram with `fresh`'s bounds.
+fn decode(text: &str, fresh: fn() -> Histogram<u64>) -> Result<Histogram<u64>, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("histogram: not base64: {e}"))?;
+    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram: not an HdrHistogram V2 encoding: {e:?}"))?;
+    let mut out = fresh();
+    out.add(&h)
+        .map_err(|e| format!("histogram: values out of range: {e:?}"))?;
+    Ok(out)
+}
+
+/// One histogram of a stored set: the op kind and outcome it is for, its count (for
+/// readers of the JSON) and its encoding.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredHistogram {
+    op: OpKind,
+    outcome: Outcome,
+    count: u64,
+    hdr: String,
+}
+
+fn store(map: &BTreeMap<(OpKind, Outcome), Histogram<u64>>) -> Vec<StoredHistogram> {
+    map.iter()
+        .map(|((op, outcome), h)| StoredHistogram {
+            op: *op,
+            outcome: *outcome,
+            count: h.len(),
+            hdr: encode(h),
+        })
+        .collect()
+}
+
+fn restore(
+    stored: Vec<StoredHistogram>,
+    fresh: fn() -> Histogram<u64>,
+) -> Result<BTreeMap<(OpKind, Outcome), Histogram<u64>>, String> {
+    stored
+        .into_iter()
+        .map(|s| Ok(((s.op, s.outcome), decode(&s.hdr, fresh)?)))
+        .collect()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredLatencies {
+    histograms: Vec<StoredHistogram>,
+    #[serde(default)]
+    clamped: u64,
+}
+
+impl serde::Serialize for LatencyHistograms {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredLatencies {
+            histograms: store(&self.by_op),
+            clamped: self.clamped,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LatencyHistograms {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredLatencies::deserialize(d)?;
+        Ok(LatencyHistograms {
+            by_op: restore(stored.histograms, new_histogram).map_err(serde::de::Error::custom)?,
+            clamped: stored.clamped,
+        })
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredSeries {
+    interval_ns: u64,
+    /// One entry per interval, in time order; an empty list is an interval without ops.
+    intervals: Vec<Vec<StoredHistogram>>,
+}
+
+impl serde::Serialize for IntervalSeries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredSeries {
+            interval_ns: self.interval_ns,
+            intervals: self
+                .slots
+                .iter()
+                .map(|slot| store(&slot.histograms()))
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IntervalSeries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredSeries::deserialize(d)?;
+        let mut slots = Vec::with_capacity(stored.intervals.len());
+        for cells in stored.intervals {
+            let map = restore(cells, new_interval_histogram).map_err(serde::de::Error::custom)?;
+            slots.push(Slot {
+                packed: Some(pack(&map)),
+                open: None,
+            });
+        }
+        Ok(IntervalSeries {
+            interval_ns: stored.interval_ns.max(1),
+            slots,
+        })
+    }
+}
+
+/// A single histogram (e.g. the open loop's schedule lag), stored like the others.
+pub mod single_histogram {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&encode(h))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        decode(&text, new_histogram).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_histograms_come_back_exactly() {
+        let mut a = LatencyHistograms::default();
+        for i in 1..=1000 {
+            a.record(OpKind::Read, Outcome::Ok, i * 7_919);
+        }
+        a.record(OpKind::Write, Outcome::Indeterminate, 5_000_000_000_000);
+        let back: LatencyHistograms =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        for ((k, o, h), (k2, o2, h2)) in a.iter().zip(back.iter()) {
+            assert_eq!((k, o), (k2, o2));
+            assert_eq!(h, h2);
+        }
+        assert_eq!(back.clamped(), 1);
+        let mut series = IntervalSeries::new(1_000_000_000);
+        series.record(OpKind::Read, Outcome::Ok, 10, 1_000);
+        series.record(OpKind::Read, Outcome::Fail, 2_500_000_000, 9_000);
+        let back: IntervalSeries =
+            serde_json::from_str(&serde_json::to_string(&series).unwrap()).unwrap();
+        assert_eq!(back.summaries(), series.summaries());
+        assert!(serde_json::from_str::<LatencyHistograms>(
+            r#"{"histograms":[{"op":"read","outcome":"ok","count":1,"hdr":"!!"}]}"#
+        )
+        .is_err());
+    }
 
     #[test]
     fn merging_is_lossless_and_filters_select() {

@@ -1,0 +1,96 @@
+//! `assay report RUN_DIR`: load a stored run (record.json + history.jsonl), judge it
+//! again, and render every file and the terminal output as the run did. `assay run` ends
+//! here too, so both give the same bytes.
+
+use crate::{error_line, stdout_is_terminal, EXIT_CANNOT_RUN};
+use assay_check::judge;
+use assay_check::Verdict;
+use assay_core::record::{RecordKind, RunRecord};
+use assay_reports::{read_history, render_fidelity, render_run, render_table, RunReport};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A run directory written by `assay run` (holding record.json).
+    run_dir: PathBuf,
+}
+
+pub fn report_command(args: ReportArgs) -> u8 {
+    finish(&args.run_dir)
+}
+
+/// Judges the run stored in `dir`, writes its report files, prints the terminal view,
+/// and returns the exit code the verdicts ask for.
+pub fn finish(dir: &Path) -> u8 {
+    let record = match RunRecord::load(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            error_line(e);
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    let histories = match read_history(dir) {
+        Ok(h) => h,
+        Err(e) => {
+            error_line(format!("{e}; the run directory's history is damaged"));
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    let verdicts = judge(&record, &histories);
+    let artifacts = match render_run(dir, &record, &verdicts) {
+        Ok(a) => a,
+        Err(e) => {
+            error_line(format!("cannot write the report to {}: {e}", dir.display()));
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    let report = RunReport::of(&record, &verdicts);
+    print_run(&record, &report);
+    if let Some(f) = &artifacts.fidelity_md {
+        println!("fidelity: {}", f.display());
+    }
+    println!("report: {}", artifacts.report_json.display());
+    if let Some(reason) = &report.aborted {
+        error_line(format!("run stopped early: {reason}"));
+    }
+    for t in &report.targets {
+        if let Some(e) = &t.error {
+            error_line(format!("{}: {e}", t.name));
+        }
+        for s in t.scenarios.iter().filter(|s| s.verdict == Verdict::Error) {
+            error_line(format!(
+                "{}: {}: {}",
+                t.name,
+                s.name,
+                s.reason.as_deref().unwrap_or("could not run")
+            ));
+        }
+    }
+    report.verdict.exit_code() as u8
+}
+
+/// The terminal view: isolation matrices, the run table, stand-in notes, the fidelity
+/// matrix.
+fn print_run(record: &RunRecord, report: &RunReport) {
+    for t in &record.targets {
+        for s in t.scenarios.iter().filter(|s| s.kind == RecordKind::Isolation) {
+            if let Some(m) = &s.isolation {
+                println!("isolation matrix on {}:\n{m}", t.name);
+            }
+        }
+    }
+    print!("{}", render_table(report, stdout_is_terminal()));
+    for t in &report.targets {
+        let mut seen = HashSet::new();
+        for n in t.scenarios.iter().flat_map(|s| &s.notes) {
+            if seen.insert(n) {
+                println!("note ({}): {n}", t.name);
+            }
+        }
+    }
+    print!(
+        "{}",
+        render_fidelity(&report.fidelity, stdout_is_terminal())
+    );
+}
