@@ -295,7 +295,7 @@ pub struct LoadConfig {
     pub value_size: Option<String>,
     /// Op kinds with their weights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mix: Vec<(String, f64)>,
+    pub mix: Vec<MixWeight>,
     #[serde(default)]
     pub load_phase: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +311,12 @@ pub struct LoadConfig {
     pub faults: Vec<String>,
     pub op_timeout_s: f64,
     pub seed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixWeight {
+    pub op: String,
+    pub weight: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -390,7 +396,10 @@ impl LoadConfig {
             c.mix = w
                 .mix
                 .iter()
-                .map(|(op, weight)| (format!("{op:?}").to_lowercase(), *weight))
+                .map(|(op, weight)| MixWeight {
+                    op: format!("{op:?}").to_lowercase(),
+                    weight: *weight,
+                })
                 .collect();
             c.load_phase = w.load;
         }
@@ -566,7 +575,7 @@ mod tests {
     use crate::op::Outcome;
 
     fn record() -> RunRecord {
-        let scenario_text = "name = \"s\"\nkind = \"conformance\"\n[setup]\ntables = [{ name = \"kv\" }]\n[[steps]]\nname = \"w\"\nop = \"write\"\ntable = \"kv\"\nkey = \"k\"\nvalue = \"v\"\nexpect = { outcome = \"ok\" }\n";
+        let scenario_text = "format = 1\nname = \"s\"\nkind = \"conformance\"\n[setup]\ntables = [{ name = \"kv\" }]\n[[steps]]\nname = \"w\"\nop = \"write\"\ntable = \"kv\"\nkey = \"k\"\nvalue = \"v\"\nexpect = { outcome = \"ok\" }\n";
         let mut s = ScenarioRecord::new(
             "s",
             "s.toml",
