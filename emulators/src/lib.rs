@@ -34,6 +34,7 @@ mod postgres;
 mod postgres_replica;
 mod process;
 mod python;
+mod reaper;
 mod spanner;
 pub mod testing;
 
@@ -69,6 +70,15 @@ impl Mode {
             Mode::Auto => "auto",
             Mode::Native => "native",
             Mode::Containers => "containers",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::Auto => "containers when a Docker daemon answers, native processes otherwise",
+            Mode::Native => "native processes",
+            Mode::Containers => "containers (testcontainers)",
         }
     }
 }

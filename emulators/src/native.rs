@@ -72,10 +72,12 @@ impl NativeContext {
 
     /// A private temp dir for this backend instance (data, sockets), removed on stop.
     pub(crate) fn temp_dir(&self) -> Result<TempDir, EmulatorError> {
-        tempfile::Builder::new()
+        let dir = tempfile::Builder::new()
             .prefix(&format!("assay-{}-", self.backend.name()))
             .tempdir()
-            .map_err(|e| self.io_error("creating a temp dir", e))
+            .map_err(|e| self.io_error("creating a temp dir", e))?;
+        crate::reaper::watch_dir(dir.path());
+        Ok(dir)
     }
 
     /// Spawns a long-running process of this backend into its log.

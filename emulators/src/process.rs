@@ -291,6 +291,7 @@ impl ManagedProcess {
         let pgid = child.id();
         reg.insert(pgid);
         drop(reg);
+        crate::reaper::watch_group(pgid);
         Ok(ManagedProcess {
             name: name.to_string(),
             child,
@@ -393,6 +394,7 @@ impl ManagedProcess {
             signal_group(self.pgid, libc::SIGKILL);
             reg.remove(&self.pgid);
         }
+        crate::reaper::forget_group(self.pgid);
         // The leader got SIGKILL at the latest, so this wait is short.
         let _ = self.child.wait();
         self.reaped = true;
@@ -408,6 +410,7 @@ impl ManagedProcess {
     /// registry entry. Returns (pid, pgid, start time, name).
     pub(crate) fn detach(mut self) -> DetachedProcess {
         registry().remove(&self.pgid);
+        crate::reaper::forget_group(self.pgid);
         self.reaped = true; // suppress the stop in Drop; the child handle is just dropped
         let start_time = proc_stat(self.pid()).map(|s| s.start_time).unwrap_or(0);
         DetachedProcess {

@@ -217,6 +217,9 @@ pub(crate) fn detach(
         .map(|p| p.detach())
         .collect();
     let temp_dir = run.temp_dir.take().map(tempfile::TempDir::keep);
+    if let Some(d) = &temp_dir {
+        crate::reaper::forget_dir(d);
+    }
     DetachedEmulator {
         backend,
         version,

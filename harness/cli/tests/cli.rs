@@ -340,6 +340,39 @@ fn spawn_throughput(target: &str, out: &Path) -> Child {
         .expect("assay starts")
 }
 
+/// SIGKILL of Assay itself runs none of its cleanup; the reaper it started still stops
+/// every stand-in and removes their temp data directories.
+#[test]
+fn kill_9_of_assay_itself_leaves_no_process_and_no_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_throughput("postgres,dynamodb-dynalite", dir.path());
+    let mut seen = BTreeSet::new();
+    let find = |pids: &BTreeSet<u32>, needle: &str| {
+        pids.iter().copied().find(|p| cmdline(*p).contains(needle))
+    };
+    wait_for(&child, &mut seen, "postgres and dynalite", |p| {
+        find(p, "postgres -D").is_some() && find(p, "dynalite").is_some()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    seen.extend(descendants(child.id()));
+    let postgres = find(&seen, "postgres -D").expect("postgres is up");
+    let data_dir = cmdline(postgres)
+        .split(' ')
+        .skip_while(|a| *a != "-D")
+        .nth(1)
+        .map(PathBuf::from)
+        .expect("postgres -D <dir>");
+    assert!(data_dir.exists(), "{}", data_dir.display());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_nothing_left(&seen);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while data_dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!data_dir.exists(), "{} left behind", data_dir.display());
+}
+
 #[test]
 fn killing_the_backend_mid_run_gives_a_reason_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
