@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// Version of the history line format; bumped on incompatible change.
 pub const HISTORY_FORMAT_VERSION: u32 = 1;
 
+/// The step of the reads a consistency workload makes after it quiesced: against them a
+/// missing acknowledged write is lost, not merely not yet visible.
+pub const FINAL_READ_STEP: &str = "final-read";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HistoryEvent {

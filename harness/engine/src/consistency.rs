@@ -4,9 +4,10 @@
 //! values and compare-and-sets use the version the client last saw.
 
 use crate::recorder::ClientRecorder;
-use crate::run::{gather, PhaseStats, Shared};
+use crate::shared::{gather, PhaseStats, Shared};
 use assay_core::scenario::{ConsistencyWorkload, ConsistencyWorkloadKind};
-use assay_core::{Consistency, ErrorClass, HistoryEvent, Op, OpResult, OpValue};
+use assay_core::history::FINAL_READ_STEP;
+use assay_core::{Consistency, HistoryEvent, Op, OpResult, OpValue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -50,16 +51,7 @@ pub(crate) async fn run(
                 let op_id = shared.next_op_id.fetch_add(1, Ordering::Relaxed);
                 let start = rec.now_ns();
                 rec.invoke(op_id, PHASE, &op, start, start);
-                let result =
-                    match tokio::time::timeout(shared.opts.op_timeout, shared.driver.execute(&op))
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => OpResult::error(
-                            ErrorClass::Timeout,
-                            format!("no answer within {:?}", shared.opts.op_timeout),
-                        ),
-                    };
+                let result = shared.execute(&op).await;
                 shared.watch(&result);
                 gen.observe(&op, &result);
                 rec.complete(op_id, &op, start, result);
@@ -67,7 +59,60 @@ pub(crate) async fn run(
             rec
         }));
     }
-    gather(PHASE, started, handles).await
+    let (mut stats, mut events) = gather(PHASE, started, handles).await;
+    if !shared.abort.is_aborted() {
+        let rec = final_reads(shared, w).await;
+        stats.latencies.merge(&rec.latencies);
+        stats.ops += rec
+            .events
+            .iter()
+            .filter(|e| matches!(e, HistoryEvent::Complete { .. }))
+            .count() as u64;
+        events.extend(rec.events);
+        stats.elapsed = started.elapsed();
+    }
+    (stats, events)
+}
+
+/// Tries per key of the final read before it gives up on that key.
+const FINAL_READ_TRIES: u32 = 20;
+/// Pause between tries: a backend recovering from a fault gets time to answer.
+const FINAL_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// After the workload quiesced: one more client reads every key until it gets an answer
+/// (bounded), under the step `final-read`. Against these reads a missing acknowledged
+/// write is lost, not merely not yet visible.
+async fn final_reads(shared: &Arc<Shared>, w: &ConsistencyWorkload) -> ClientRecorder {
+    let mut rec = ClientRecorder::new(w.clients, shared.run_start);
+    for k in 0..w.keys.max(1) {
+        let read = Op::Read {
+            table: w.table.clone(),
+            key: key_name(w.kind, k),
+            consistency: Consistency::Strong,
+        };
+        let op = match w.kind {
+            ConsistencyWorkloadKind::ListAppend => Op::Txn { ops: vec![read] },
+            ConsistencyWorkloadKind::Register => read,
+        };
+        for attempt in 0..FINAL_READ_TRIES {
+            if shared.abort.is_aborted() {
+                return rec;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(FINAL_READ_PAUSE).await;
+            }
+            let op_id = shared.next_op_id.fetch_add(1, Ordering::Relaxed);
+            let start = rec.now_ns();
+            rec.invoke(op_id, FINAL_READ_STEP, &op, start, start);
+            let result = shared.execute(&op).await;
+            let ok = result.outcome == assay_core::Outcome::Ok;
+            rec.complete(op_id, &op, start, result);
+            if ok {
+                break;
+            }
+        }
+    }
+    rec
 }
 
 /// One client's generator. Elements are unique across clients through `next_element`.

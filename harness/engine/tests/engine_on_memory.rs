@@ -198,3 +198,78 @@ cite = "https://example.org/c"
         .unwrap();
     assert!(Duration::from_nanos(write_start) >= run.native[0].elapsed);
 }
+
+const LIST_APPEND: &str = r#"
+format = 1
+name = "la"
+kind = "consistency"
+checks = ["serializable"]
+
+[[setup.tables]]
+name = "t"
+
+[consistency]
+workload = "list-append"
+table = "t"
+clients = 3
+keys = 4
+ops = 60
+duration = "10s"
+"#;
+
+/// After the workload, every key is read once more under `final-read`, last in the
+/// history, and the read holds every element acknowledged for that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consistency_phase_ends_with_a_final_read_of_every_key() {
+    use assay_core::history::FINAL_READ_STEP;
+    use assay_core::{Op, OpValue};
+    let scenario = Scenario::parse(LIST_APPEND, "la.toml").unwrap();
+    let driver = Arc::new(MemoryDriver::new());
+    driver.setup(&scenario.tables).await.unwrap();
+    let run = run_scenario(
+        driver,
+        &scenario,
+        EngineOptions::default(),
+        AbortSignal::default(),
+    )
+    .await;
+    assert!(run.aborted.is_none());
+    let steps: Vec<&str> = run
+        .history
+        .iter()
+        .filter_map(|e| match e {
+            HistoryEvent::Invoke { step, .. } => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 64, "60 transactions, then one read per key");
+    assert!(steps[..60].iter().all(|s| *s != FINAL_READ_STEP));
+    assert!(steps[60..].iter().all(|s| *s == FINAL_READ_STEP));
+    let appended: usize = run
+        .history
+        .iter()
+        .filter_map(|e| match e {
+            HistoryEvent::Invoke { op: Op::Txn { ops }, step, .. } if step != FINAL_READ_STEP => {
+                Some(ops.iter().filter(|o| matches!(o, Op::Append { .. })).count())
+            }
+            _ => None,
+        })
+        .sum();
+    let finals: Vec<&OpValue> = run
+        .history
+        .iter()
+        .rev()
+        .take(8)
+        .filter_map(|e| match e {
+            HistoryEvent::Complete { value, outcome: Outcome::Ok, .. } => Some(value),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finals.len(), 4);
+    let read_elements: usize = finals
+        .iter()
+        .map(|v| format!("{v:?}").matches(',').count())
+        .sum();
+    assert!(appended > 0);
+    assert!(read_elements + 4 >= appended, "{read_elements} vs {appended}: {finals:?}");
+}
