@@ -21,11 +21,13 @@
 //! ```
 
 pub mod containers;
+pub use faults::{PgControl, ServerRole};
 pub mod cosmos_adapter;
 pub mod state;
 
 mod cosmos;
 mod dynamodb;
+mod faults;
 mod mysql;
 mod native;
 mod net;

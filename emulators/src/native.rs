@@ -232,6 +232,8 @@ pub(crate) struct NativeRun {
     pub adapter: Option<crate::cosmos_adapter::CosmosAdapter>,
     pub temp_dir: Option<TempDir>,
     pub log_path: PathBuf,
+    /// A PostgreSQL primary + replica: what promote and replication mode need.
+    pub pg_pair: Option<crate::faults::PgPair>,
 }
 
 impl NativeRun {
@@ -241,6 +243,7 @@ impl NativeRun {
             adapter: None,
             temp_dir: None,
             log_path: log.path().to_path_buf(),
+            pg_pair: None,
         }
     }
 

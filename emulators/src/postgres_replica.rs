@@ -72,6 +72,13 @@ pub(crate) async fn start(ctx: &NativeContext) -> Result<Started, EmulatorError>
 
     let url = primary.url(primary.port);
     let replica_url = primary.url(port);
+    primary.run.pg_pair = Some(crate::faults::PgPair {
+        bin: bin.clone(),
+        primary_sockets: primary.cluster.sockets.clone(),
+        primary_port: primary.port,
+        replica_sockets: sockets.clone(),
+        replica_port: port,
+    });
     Ok(Started {
         endpoint: Endpoint::Postgres {
             url: Secret::new(url),

@@ -61,7 +61,7 @@ pub fn started_process_groups() -> Vec<u32> {
     registry().iter().copied().collect()
 }
 
-fn signal_group(pgid: u32, signal: i32) {
+pub(crate) fn signal_group(pgid: u32, signal: i32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {
         return;
     };

@@ -1,12 +1,12 @@
 //! Backends kept running between CLI invocations (`assay emulators up|down|status`): what a
 //! detached backend leaves behind (process groups, temp dir, how to connect) and the state
 //! file `<workspace>/target/assay/emulators.json` (mode 0600: it holds local passwords,
-//! which `Endpoint`'s `Secret` would otherwise serialise as "***").
+//! written through `Endpoint::to_state_json`, where a report would show "***").
 
 use crate::native::NativeRun;
 use crate::process::DetachedProcess;
 use crate::EmulatorError;
-use assay_core::{Endpoint, LocalBackend, Secret};
+use assay_core::{Endpoint, LocalBackend};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write;
@@ -30,7 +30,9 @@ pub struct DetachedEmulator {
     processes: Vec<DetachedProcess>,
     /// Removed by `stop_detached` once the processes are gone.
     temp_dir: Option<PathBuf>,
-    connection: Connection,
+    /// How to reach it, secrets in the clear (see `endpoint_in_state`).
+    #[serde(rename = "connection", with = "endpoint_in_state")]
+    endpoint: Endpoint,
     /// Why it is not running although `detach` was asked for (see `Emulator::detach`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     note: Option<String>,
@@ -71,7 +73,7 @@ impl DetachedEmulator {
 
     /// How to reach it, secrets included.
     pub fn endpoint(&self) -> Endpoint {
-        self.connection.to_endpoint()
+        self.endpoint.clone()
     }
 
     /// Every process we started for it is still the one we started and running.
@@ -93,115 +95,22 @@ impl DetachedEmulator {
     }
 }
 
-/// `Endpoint` with plain strings, so the state file keeps what `Secret` hides.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "family", rename_all = "snake_case")]
-enum Connection {
-    Dynamodb {
-        url: Option<String>,
-        region: String,
-        access_key_id: Option<String>,
-        secret_access_key: Option<String>,
-    },
-    Spanner {
-        emulator_host: Option<String>,
-        project: String,
-        instance: String,
-        database: String,
-    },
-    Cosmos {
-        url: String,
-        key: String,
-        emulator: bool,
-    },
-    Postgres {
-        url: String,
-        replica_url: Option<String>,
-    },
-    Mysql {
-        url: String,
-    },
-}
+/// The state file's form of an `Endpoint`: its secrets in the clear, which is why the
+/// file is private. Reading it back is `Endpoint`'s own `Deserialize`.
+mod endpoint_in_state {
+    use assay_core::Endpoint;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl Connection {
-    fn from_endpoint(e: &Endpoint) -> Connection {
-        let plain = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
-        match e {
-            Endpoint::Dynamodb {
-                url,
-                region,
-                access_key_id,
-                secret_access_key,
-            } => Connection::Dynamodb {
-                url: url.clone(),
-                region: region.clone(),
-                access_key_id: plain(access_key_id),
-                secret_access_key: plain(secret_access_key),
-            },
-            Endpoint::Spanner {
-                emulator_host,
-                project,
-                instance,
-                database,
-            } => Connection::Spanner {
-                emulator_host: emulator_host.clone(),
-                project: project.clone(),
-                instance: instance.clone(),
-                database: database.clone(),
-            },
-            Endpoint::Cosmos { url, key, emulator } => Connection::Cosmos {
-                url: url.clone(),
-                key: key.expose().to_string(),
-                emulator: *emulator,
-            },
-            Endpoint::Postgres { url, replica_url } => Connection::Postgres {
-                url: url.expose().to_string(),
-                replica_url: plain(replica_url),
-            },
-            Endpoint::Mysql { url } => Connection::Mysql {
-                url: url.expose().to_string(),
-            },
-        }
+    pub fn serialize<S: Serializer>(endpoint: &Endpoint, s: S) -> Result<S::Ok, S::Error> {
+        endpoint
+            .to_state_json()
+            .map_err(S::Error::custom)?
+            .serialize(s)
     }
 
-    fn to_endpoint(&self) -> Endpoint {
-        let secret = |s: &Option<String>| s.as_ref().map(Secret::new);
-        match self {
-            Connection::Dynamodb {
-                url,
-                region,
-                access_key_id,
-                secret_access_key,
-            } => Endpoint::Dynamodb {
-                url: url.clone(),
-                region: region.clone(),
-                access_key_id: secret(access_key_id),
-                secret_access_key: secret(secret_access_key),
-            },
-            Connection::Spanner {
-                emulator_host,
-                project,
-                instance,
-                database,
-            } => Endpoint::Spanner {
-                emulator_host: emulator_host.clone(),
-                project: project.clone(),
-                instance: instance.clone(),
-                database: database.clone(),
-            },
-            Connection::Cosmos { url, key, emulator } => Endpoint::Cosmos {
-                url: url.clone(),
-                key: Secret::new(key.clone()),
-                emulator: *emulator,
-            },
-            Connection::Postgres { url, replica_url } => Endpoint::Postgres {
-                url: Secret::new(url.clone()),
-                replica_url: secret(replica_url),
-            },
-            Connection::Mysql { url } => Endpoint::Mysql {
-                url: Secret::new(url.clone()),
-            },
-        }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
+        Endpoint::deserialize(d)
     }
 }
 
@@ -225,7 +134,7 @@ pub(crate) fn detach(
         version,
         processes,
         temp_dir,
-        connection: Connection::from_endpoint(endpoint),
+        endpoint: endpoint.clone(),
         note: None,
     }
 }
@@ -242,7 +151,7 @@ pub(crate) fn refused(
         version,
         processes: Vec::new(),
         temp_dir: None,
-        connection: Connection::from_endpoint(endpoint),
+        endpoint: endpoint.clone(),
         note: Some(reason),
     }
 }
@@ -333,6 +242,7 @@ pub fn stop_detached(emulator: &DetachedEmulator) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assay_core::Secret;
 
     fn sample() -> DetachedEmulator {
         DetachedEmulator {
@@ -347,10 +257,10 @@ mod tests {
                 member_pids: Vec::new(),
             }],
             temp_dir: None,
-            connection: Connection::from_endpoint(&Endpoint::Postgres {
+            endpoint: Endpoint::Postgres {
                 url: Secret::new("postgres://assay:hunter2@127.0.0.1:5555/assay"),
                 replica_url: None,
-            }),
+            },
             note: None,
         }
     }
@@ -365,6 +275,15 @@ mod tests {
         let path = state_path(root.path());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The on-disk shape of version 1: the endpoint under `connection`, in the clear.
+        let text: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let connection = &text["emulators"][0]["connection"];
+        assert_eq!(connection["family"], "postgres");
+        assert_eq!(
+            connection["url"],
+            "postgres://assay:hunter2@127.0.0.1:5555/assay"
+        );
         let loaded = load(root.path()).unwrap();
         assert_eq!(loaded, vec![emu.clone()]);
         match loaded[0].endpoint() {

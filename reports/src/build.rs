@@ -93,6 +93,10 @@ fn scenario_report(s: &ScenarioRecord, v: &ScenarioVerdict) -> ScenarioReport {
         retries: s.retries,
         error_classes: s.error_classes.clone(),
         workload: s.workload.as_ref().map(workload_report),
+        availability: (s.kind == assay_core::record::RecordKind::Failover
+            || !v.availability.windows.is_empty())
+        .then(|| v.availability.clone()),
+        set_account: v.set_account.clone(),
         consistency: v.consistency.clone(),
         isolation_matrix: s.isolation.clone(),
     }

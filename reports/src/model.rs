@@ -93,6 +93,13 @@ pub struct ScenarioReport {
     /// What the workload measured, when the scenario has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadReport>,
+    /// Fault figures: each client's unavailability windows (first failure → first
+    /// success after it) and what failed or was left indeterminate inside them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<assay_check::judge::faults::Availability>,
+    /// Jepsen set-style account of every appended element against the final read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_account: Option<assay_check::judge::faults::SetAccount>,
     /// One verdict per consistency model in the scenario's `checks`, with its evidence.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<assay_check::ConsistencyVerdict>,

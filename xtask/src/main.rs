@@ -1,9 +1,11 @@
-//! Developer and runner front door: `cargo xtask run|test|bench|emulators`.
+//! Developer and runner front door: `cargo xtask run|test|tidy|bench|emulators`.
 //!
 //! Plain Rust instead of shell scripts, so the same steps run on every machine and in CI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod tidy;
 
 const LOCAL_TARGETS: &str =
     "postgres,spanner-emulator,dynamodb-moto,dynamodb-dynalite,cosmos-local";
@@ -23,8 +25,11 @@ commands:
         release-build and run the engine benchmark: null-driver throughput, open-loop
         schedule accuracy at 50k ops/s, Assay vs pgbench TPS on a local PostgreSQL
         (criterion benches of the hot paths: cargo bench -p assay-engine)
-  test  the whole test suite (unit + integration tests against every local
-        backend) and validation of every file under scenarios/
+  test  tidy, then the whole test suite (unit + integration tests against every
+        local backend) and validation of every file under scenarios/
+  tidy [ROOT]
+        check the crate graph ARCHITECTURE.md states, import cycles between modules
+        of a crate, and source files over 800 lines outside #[cfg(test)]
   emulators up|down|status [NAMES]
         start / stop / list local backends that stay up between commands
   emulators install mysql
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
     let code = match args.first().map(String::as_str) {
         Some("run") => cmd_run(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
+        Some("tidy") => tidy::run(&args.get(1).map_or_else(root, PathBuf::from)),
         Some("bench") => cmd_bench(&args[1..]),
         Some("emulators") => match build_assay(false) {
             Ok(assay) => {
@@ -164,7 +170,13 @@ fn cmd_bench(args: &[String]) -> u8 {
         "--",
     ])
     .args(args);
-    run(c)
+    let engine = run(c);
+    // The checkers' criterion benches (assay-check's benches/checkers.rs) print their
+    // own times; a failure there fails the bench run too.
+    let mut check = cargo();
+    check.args(["bench", "--package", "assay-check", "--bench", "checkers"]);
+    let checkers = run(check);
+    engine.max(checkers)
 }
 
 /// Where a MySQL-compatible server binary may be (Debian keeps it in /usr/sbin, often off a
@@ -181,6 +193,12 @@ fn mysql_server_installed() -> bool {
 }
 
 fn cmd_test(args: &[String]) -> u8 {
+    // Tidy first: a broken boundary fails the suite before anything is built.
+    let tidy = tidy::run(&root());
+    if tidy != 0 {
+        eprintln!("xtask: tidy failed; fix the lines above (`cargo xtask tidy`) and rerun");
+        return tidy;
+    }
     // Integration tests start their own backends through the emulators crate; the
     // validation pass proves every shipped scenario parses. The mysql driver's tests run
     // apart: MariaDB is not on every machine, and a missing server must read as "not run",

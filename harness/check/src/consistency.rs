@@ -1,18 +1,22 @@
 //! The entry point for consistency checking: runs the checkers a model needs over one
 //! history and assembles the verdict (`assay check --model …` and scenario `[checks]`).
 //!
-//! Every model gets the transactional (Elle-style) analysis, the lost/phantom write
-//! checks and the staleness figures; `linearizable` adds per-key register
-//! linearizability and real-time order between transactions (strict serializability);
-//! `session` adds the per-client session guarantees. Anomalies the model allows are
-//! counted and named in `allowed`, but do not fail the verdict.
+//! What runs follows from the model's row in `models::MODELS`: every model gets the
+//! transactional (Elle-style) analysis, the lost/phantom write checks against final
+//! reads and the staleness figures; models that order transactions by client or by real
+//! time add those edges; models that forbid `nonlinearizable` check single-key register
+//! ops per key in real time, and models that forbid `nonserializable` check them in any
+//! order; `session` adds the per-client session guarantees. Anomalies the model allows
+//! are counted and named in `allowed`, but do not fail the verdict; a search that runs
+//! out of budget leaves the verdict unknown (`inconclusive`), never valid.
 
 use crate::elle;
+use crate::evidence::Findings;
 use crate::history_view::{KeyKind, View};
 use crate::index::{ListIndex, RegisterIndex};
 use crate::linearizable;
-use crate::lost_writes;
-use crate::model::{ConsistencyVerdict, Findings, Model};
+use crate::lost_writes::{self, FinalReads};
+use crate::model::{names, ConsistencyVerdict, Model};
 use crate::session;
 use crate::staleness;
 use assay_core::HistoryEvent;
@@ -25,6 +29,8 @@ pub struct CheckOptions {
     pub linearizability_steps_per_key: u64,
     /// Edge visits for the dependency-cycle search before it is inconclusive.
     pub cycle_search_work: u64,
+    /// Which reads count as final for lost writes.
+    pub final_reads: FinalReads,
 }
 
 impl CheckOptions {
@@ -33,6 +39,7 @@ impl CheckOptions {
             model,
             linearizability_steps_per_key: linearizable::DEFAULT_STEP_BUDGET,
             cycle_search_work: elle::DEFAULT_CYCLE_WORK,
+            final_reads: FinalReads::Marked,
         }
     }
 }
@@ -51,8 +58,14 @@ pub fn check_history_with(events: &[HistoryEvent], opts: &CheckOptions) -> Consi
     let lists = ListIndex::build(&view);
     let regs = RegisterIndex::build(&view);
 
-    if model == Model::Linearizable {
-        linearizable::check(&view, &mut findings, opts.linearizability_steps_per_key);
+    let realtime_registers = model.forbids_anomaly(names::NONLINEARIZABLE);
+    if realtime_registers || model.forbids_anomaly(names::NONSERIALIZABLE) {
+        linearizable::check(
+            &view,
+            &mut findings,
+            opts.linearizability_steps_per_key,
+            realtime_registers,
+        );
     } else {
         let lone: usize = view
             .accesses
@@ -64,7 +77,7 @@ pub fn check_history_with(events: &[HistoryEvent], opts: &CheckOptions) -> Consi
             .count();
         if lone > 0 {
             findings.skipped.push(format!(
-                "order of {lone} single-key register op(s) outside transactions: checked by --model linearizable (lost and phantom writes are checked here)"
+                "order of {lone} single-key register op(s) outside transactions: checked by serializable and stronger models (lost and phantom writes are checked here)"
             ));
         }
     }
@@ -72,11 +85,11 @@ pub fn check_history_with(events: &[HistoryEvent], opts: &CheckOptions) -> Consi
         &view,
         &lists,
         &regs,
-        model == Model::Linearizable,
+        model,
         &mut findings,
         opts.cycle_search_work,
     );
-    lost_writes::check(&view, &lists, &regs, &mut findings);
+    lost_writes::check(&view, &lists, &regs, opts.final_reads, &mut findings);
     if model == Model::Session {
         session::check(&view, &lists, &regs, &mut findings);
     }

@@ -32,6 +32,37 @@ use std::fmt::Write as _;
 pub const CAS_VALUE_STEP_PREFIX: &str = "cas-value:";
 /// The key given to a single-register history's ops (no `[k v]` tuples).
 pub const SINGLE_REGISTER_KEY: &str = "register";
+/// The `step` of a read in Assay's final-read phase (the reads lost writes are judged
+/// against); imported `:final? true` reads get it too.
+pub const FINAL_READ_STEP: &str = "final-read";
+/// The `step` of an imported key-value op (Porcupine's `:get`, `:put`): its key is
+/// checked under the key-value model, where `""` is the absent key's value.
+pub const KV_STEP: &str = "kv";
+/// The `step` of an imported key-value `:append` (string concatenation). Core's
+/// `Op::Append` holds an integer list element, so the append is kept as an
+/// `Op::Write` of the suffix with this step, and the checkers read it back as an append.
+pub const KV_APPEND_STEP: &str = "kv-append";
+
+/// An op imported under Porcupine's key-value model.
+pub fn is_kv_step(step: &str) -> bool {
+    step == KV_STEP || step == KV_APPEND_STEP
+}
+
+/// How imported ops are read: detected from the ops, or forced (`assay check --model
+/// kv` / `--model cas-register`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataModel {
+    /// `:get` / `:put`, and `:append` with a `:key`, are key-value ops; `:read` /
+    /// `:write` / `:cas` a register; `:txn` and `:append [k e]` list-append.
+    #[default]
+    Detect,
+    /// Porcupine's key-value model: `:get`/`:read`, `:put`/`:write`, `:append` (string
+    /// concatenation), each on `:key` (or `[k v]`).
+    KeyValue,
+    /// Knossos' / etcd's cas-register: `:read`, `:write`, `:cas [old new]` only.
+    CasRegister,
+}
+
 /// The table name given to imported ops.
 pub const EDN_TABLE: &str = "jepsen";
 /// The `step` given to imported ops other than value-CAS.
@@ -503,7 +534,18 @@ struct Converter<'a> {
     pending: HashMap<i64, Pending>,
     next_op_id: u64,
     last_time: u64,
+    /// Ops carry `:index`: their order is the file's (sorted by index), times ignored.
+    indexed: bool,
+    /// Last process id given to an op without `:process` (each its own process, counting
+    /// down from the top of the id range).
+    next_anonymous: i64,
+    /// Non-integer list elements (keywords, strings) → the integer that stands for them.
+    elements: HashMap<String, i64>,
+    data: DataModel,
 }
+
+/// Interned non-integer elements start here, far from any element a test appends.
+const INTERNED_ELEMENT_BASE: i64 = 1 << 62;
 
 struct Pending {
     op_id: u64,
@@ -555,9 +597,109 @@ impl Converter<'_> {
         }
     }
 
-    fn invoke_op(&self, f: &str, value: &Edn, at: usize) -> Result<(Op, String, bool), EdnError> {
+    /// The integer standing for list element `e`: itself if an integer, else interned.
+    fn element(&mut self, e: &Edn, at: usize) -> Result<i64, EdnError> {
+        match e {
+            Edn::Int(i) => Ok(*i),
+            Edn::Str(_) | Edn::Keyword(_) => {
+                let name = to_text(e);
+                let n = self.elements.len() as i64;
+                Ok(*self
+                    .elements
+                    .entry(name)
+                    .or_insert(INTERNED_ELEMENT_BASE + n))
+            }
+            other => Err(self.err(
+                at,
+                format!(
+                    "list element {} must be an integer, keyword or string",
+                    to_text(other)
+                ),
+            )),
+        }
+    }
+
+    /// A Porcupine key-value op: key from `:key`, or `[k v]`.
+    fn kv_op(
+        &mut self,
+        f: &str,
+        value: &Edn,
+        key: Option<&Edn>,
+        at: usize,
+    ) -> Result<(Op, String, bool), EdnError> {
+        let table = EDN_TABLE.to_string();
+        let (key, v, independent) = match key {
+            Some(k) => (self.key(k, at)?, value, false),
+            None => self.split_key(value, at, |_| true)?,
+        };
+        let text = |c: &Self, what: &str| match v {
+            Edn::Str(s) => Ok(s.clone()),
+            Edn::Nil => Ok(String::new()),
+            e if e.is_scalar() => Ok(scalar_string(e)),
+            other => Err(c.err(
+                at,
+                format!(":{what} value {} must be a string", to_text(other)),
+            )),
+        };
+        Ok(match f {
+            "get" | "read" | "r" => (
+                Op::Read {
+                    table,
+                    key,
+                    consistency: Default::default(),
+                },
+                KV_STEP.to_string(),
+                independent,
+            ),
+            "put" | "write" | "w" => (
+                Op::Write {
+                    table,
+                    key,
+                    value: text(self, f)?,
+                },
+                KV_STEP.to_string(),
+                independent,
+            ),
+            "append" => (
+                Op::Write {
+                    table,
+                    key,
+                    value: text(self, f)?,
+                },
+                KV_APPEND_STEP.to_string(),
+                independent,
+            ),
+            other => return Err(self.err(
+                at,
+                format!(
+                    "unsupported :f :{other} under the key-value model; use :get, :put or :append"
+                ),
+            )),
+        })
+    }
+
+    fn invoke_op(
+        &mut self,
+        f: &str,
+        value: &Edn,
+        key: Option<&Edn>,
+        at: usize,
+    ) -> Result<(Op, String, bool), EdnError> {
         let table = EDN_TABLE.to_string();
         let step = IMPORTED_STEP.to_string();
+        match (self.data, f) {
+            (DataModel::KeyValue, _) | (DataModel::Detect, "get" | "put") => {
+                return self.kv_op(f, value, key, at)
+            }
+            (DataModel::Detect, "append") if key.is_some() || matches!(value, Edn::Str(_)) => {
+                return self.kv_op(f, value, key, at)
+            }
+            (DataModel::CasRegister, "read" | "r" | "write" | "w" | "cas") => {}
+            (DataModel::CasRegister, other) => {
+                return Err(self.err(at, format!("unsupported :f :{other} under the cas-register model; use :read, :write or :cas")))
+            }
+            _ => {}
+        }
         match f {
             "read" | "r" => {
                 let (key, _, ind) = self.split_key(value, at, |_| true)?;
@@ -592,8 +734,11 @@ impl Converter<'_> {
                 Ok((Op::Delete { table, key }, step, ind))
             }
             "append" => match value.items() {
-                Some([k, Edn::Int(e)]) => Ok((Op::Append { table, key: self.key(k, at)?, element: *e }, step, true)),
-                _ => Err(self.err(at, format!(":append value {} must be [key integer]", to_text(value)))),
+                Some([k, e]) if e.is_scalar() => {
+                    let element = self.element(e, at)?;
+                    Ok((Op::Append { table, key: self.key(k, at)?, element }, step, true))
+                }
+                _ => Err(self.err(at, format!(":append value {} must be [key element]", to_text(value)))),
             },
             "txn" => {
                 let Some(micro) = value.items() else {
@@ -609,10 +754,7 @@ impl Converter<'_> {
                     let key = self.key(k, at)?;
                     let table = table.clone();
                     ops.push(match mf {
-                        "append" => match v {
-                            Edn::Int(e) => Op::Append { table, key, element: *e },
-                            other => return Err(self.err(at, format!("appended element {} must be an integer", to_text(other)))),
-                        },
+                        "append" => Op::Append { table, key, element: self.element(v, at)? },
                         "r" | "read" => Op::Read { table, key, consistency: Default::default() },
                         "w" | "write" => Op::Write { table, key, value: self.value(v, at, "write")? },
                         other => return Err(self.err(at, format!("unsupported micro-op :{other}; use :append, :r or :w"))),
@@ -627,21 +769,13 @@ impl Converter<'_> {
         }
     }
 
-    fn read_value(key: &str, v: &Edn) -> Result<OpValue, String> {
+    fn read_value(&mut self, key: &str, v: &Edn, at: usize) -> Result<OpValue, EdnError> {
         Ok(OpValue::Record(match v {
             Edn::Nil => None,
             Edn::Vector(items) | Edn::List(items) => {
                 let mut list = Vec::with_capacity(items.len());
                 for i in items {
-                    match i {
-                        Edn::Int(x) => list.push(*x),
-                        other => {
-                            return Err(format!(
-                                "list element {} must be an integer",
-                                to_text(other)
-                            ))
-                        }
-                    }
+                    list.push(self.element(i, at)?);
                 }
                 Some(Record {
                     key: key.to_string(),
@@ -655,15 +789,23 @@ impl Converter<'_> {
                 ..Record::default()
             }),
             other => {
-                return Err(format!(
-                    "read value {} must be nil, a scalar or a list of integers",
-                    to_text(other)
+                return Err(self.err(
+                    at,
+                    format!(
+                        "read value {} must be nil, a scalar or a list of scalars",
+                        to_text(other)
+                    ),
                 ))
             }
         }))
     }
 
-    fn ok_value(&self, p: &Pending, value: Option<&Edn>, at: usize) -> Result<OpValue, EdnError> {
+    fn ok_value(
+        &mut self,
+        p: &Pending,
+        value: Option<&Edn>,
+        at: usize,
+    ) -> Result<OpValue, EdnError> {
         match &p.op {
             Op::Read { key, .. } => {
                 let v = match (value, p.independent) {
@@ -674,7 +816,7 @@ impl Converter<'_> {
                     (Some(v), false) => v,
                     (None, _) => &Edn::Nil,
                 };
-                Self::read_value(key, v).map_err(|m| self.err(at, m))
+                self.read_value(key, v, at)
             }
             Op::Txn { ops } => {
                 let Some(micro) = value.and_then(|v| v.items()) else {
@@ -697,7 +839,7 @@ impl Converter<'_> {
                 for (op, m) in ops.iter().zip(micro) {
                     results.push(match (op, m.items()) {
                         (Op::Read { key, .. }, Some([_, _, v])) => {
-                            OpResult::ok(Self::read_value(key, v).map_err(|msg| self.err(at, msg))?)
+                            OpResult::ok(self.read_value(key, v, at)?)
                         }
                         (Op::Read { .. }, _) => {
                             return Err(self.err(
@@ -732,9 +874,13 @@ impl Converter<'_> {
             Some(Edn::Int(p)) => *p,
             // The nemesis and other non-client processes: not part of the checked history.
             Some(_) => return Ok(()),
-            None => return Err(self.err(at, "op map has no :process")),
+            // Elle's README form: no process, so no process order; each op is its own.
+            None => {
+                self.next_anonymous -= 1;
+                self.next_anonymous
+            }
         };
-        if process < 0 || process > u32::MAX as i64 {
+        if process < 0 || process > u32::MAX as i64 && m.get("process").is_some() {
             return Err(self.err(
                 at,
                 format!(":process {process} must be between 0 and {}", u32::MAX),
@@ -743,12 +889,42 @@ impl Converter<'_> {
         let kind = m.get("type").and_then(|t| t.keyword()).unwrap_or("");
         let f = match m.get("f").and_then(|f| f.keyword()) {
             Some(f) => f.to_string(),
-            None => return Err(self.err(at, "op map has no :f keyword")),
+            // No :f: a vector of micro-ops is a transaction (Elle's README form).
+            None if is_micro_ops(m.get("value")) => "txn".to_string(),
+            None => return Err(self.err(at, "op map has no :f keyword (and its :value is not a vector of micro-ops like [:append :x 1])")),
         };
         let time = match m.get("time") {
-            Some(Edn::Int(t)) if *t >= 0 => (*t as u64).max(self.last_time),
+            Some(Edn::Int(t)) if *t >= 0 && !self.indexed => (*t as u64).max(self.last_time),
             _ => self.last_time + 1,
         };
+        // Completed-only histories: an :ok/:fail/:info with no pending invoke was
+        // invoked at the dawn of time, concurrent with everything (no real-time order).
+        if kind != "invoke"
+            && !self.pending.contains_key(&process)
+            && matches!(kind, "ok" | "fail" | "info")
+        {
+            let (op, step, independent) =
+                self.invoke_op(&f, m.get("value").unwrap_or(&Edn::Nil), m.get("key"), at)?;
+            let op_id = self.next_op_id;
+            self.next_op_id += 1;
+            self.events.push(HistoryEvent::Invoke {
+                op_id,
+                client: process.clamp(0, u32::MAX as i64) as u32,
+                step: final_step(m, step),
+                op: op.clone(),
+                intended_start_ns: 0,
+                start_ns: 0,
+            });
+            self.pending.insert(
+                process,
+                Pending {
+                    op_id,
+                    f: f.clone(),
+                    op,
+                    independent,
+                },
+            );
+        }
         self.last_time = time;
         let value = m.get("value");
         match kind {
@@ -759,13 +935,14 @@ impl Converter<'_> {
                         format!("process {process} invokes again before its previous op completed"),
                     ));
                 }
-                let (op, step, independent) = self.invoke_op(&f, value.unwrap_or(&Edn::Nil), at)?;
+                let (op, step, independent) =
+                    self.invoke_op(&f, value.unwrap_or(&Edn::Nil), m.get("key"), at)?;
                 let op_id = self.next_op_id;
                 self.next_op_id += 1;
                 self.events.push(HistoryEvent::Invoke {
                     op_id,
                     client: process as u32,
-                    step,
+                    step: final_step(m, step),
                     op: op.clone(),
                     intended_start_ns: time,
                     start_ns: time,
@@ -801,7 +978,7 @@ impl Converter<'_> {
                 };
                 self.events.push(HistoryEvent::Complete {
                     op_id: p.op_id,
-                    client: process as u32,
+                    client: process.clamp(0, u32::MAX as i64) as u32,
                     outcome,
                     value,
                     error_class: None,
@@ -819,12 +996,61 @@ impl Converter<'_> {
     }
 }
 
+/// A micro-op vector like `[[:append :x 1] [:r :y nil]]`.
+fn is_micro_ops(v: Option<&Edn>) -> bool {
+    v.and_then(|v| v.items()).is_some_and(|ms| {
+        ms.iter().all(|m| {
+            m.items()
+                .is_some_and(|p| p.len() == 3 && p[0].keyword().is_some())
+        })
+    })
+}
+
+/// Reads marked `:final? true` (Jepsen's final reads after the nemesis healed) become
+/// Assay's final-read step, the reads lost writes are judged against.
+fn final_step(m: &Edn, step: String) -> String {
+    match m.get("final?") {
+        Some(Edn::Bool(true)) => FINAL_READ_STEP.to_string(),
+        _ => step,
+    }
+}
+
 /// Reads a Jepsen/Elle EDN history (see the module docs for what is understood).
 pub fn parse_history(text: &str) -> Result<Vec<HistoryEvent>, EdnError> {
+    parse_history_as(text, DataModel::Detect)
+}
+
+/// [`parse_history`] with the data model detected or forced.
+pub fn parse_history_as(text: &str, data: DataModel) -> Result<Vec<HistoryEvent>, EdnError> {
     let mut reader = Reader::new(text);
     let mut forms = Vec::new();
     while let Some(f) = reader.next_form()? {
         forms.push(f);
+    }
+    let single_seq = forms.len() == 1 && forms[0].0.items().is_some();
+    let mut items: Vec<(Edn, usize)> = if single_seq {
+        let (seq, at) = forms.pop().expect("one form");
+        seq.items()
+            .unwrap_or(&[])
+            .iter()
+            .map(|i| (i.clone(), at))
+            .collect()
+    } else {
+        forms
+    };
+    let index = |e: &Edn| match e {
+        Edn::Tagged(_, inner) => inner.get("index").cloned(),
+        other => other.get("index").cloned(),
+    };
+    let indexed = !items.is_empty()
+        && items
+            .iter()
+            .all(|(e, _)| matches!(index(e), Some(Edn::Int(_))));
+    if indexed {
+        items.sort_by_key(|(e, _)| match index(e) {
+            Some(Edn::Int(i)) => i,
+            _ => 0,
+        });
     }
     let mut c = Converter {
         reader,
@@ -832,17 +1058,13 @@ pub fn parse_history(text: &str) -> Result<Vec<HistoryEvent>, EdnError> {
         pending: HashMap::new(),
         next_op_id: 0,
         last_time: 0,
+        indexed,
+        next_anonymous: u32::MAX as i64 + 1,
+        elements: HashMap::new(),
+        data,
     };
-    let single_seq = forms.len() == 1 && forms[0].0.items().is_some();
-    if single_seq {
-        let (seq, at) = &forms[0];
-        for item in seq.items().unwrap_or(&[]) {
-            c.op_map(item, *at)?;
-        }
-    } else {
-        for (form, at) in &forms {
-            c.op_map(form, *at)?;
-        }
+    for (form, at) in &items {
+        c.op_map(form, *at)?;
     }
     Ok(c.events)
 }
@@ -1063,9 +1285,12 @@ mod tests {
         .unwrap_err();
         assert_eq!((err.line, err.col), (2, 32), "{err}");
         assert!(err.message.contains("expected ']'"), "{err}");
-        let err = parse_history("{:type :ok, :f :read, :process 3, :value 1}").unwrap_err();
-        assert_eq!((err.line, err.col), (1, 1));
-        assert!(err.to_string().contains("no pending :invoke"), "{err}");
+        // A completion without an invoke is a completed-only history: invoked at time 0.
+        let h = parse_history("{:type :ok, :f :read, :process 3, :value 1}").unwrap();
+        assert!(
+            matches!(h[0], HistoryEvent::Invoke { start_ns: 0, .. }),
+            "{h:?}"
+        );
         let err = parse_history("[{:type :invoke, :f :add, :process 0, :value 1}]").unwrap_err();
         assert!(err.message.contains("unsupported :f :add"), "{err}");
     }

@@ -448,3 +448,234 @@ pub fn list_append_history(w: &ListAppendWorkload) -> Vec<HistoryEvent> {
     };
     Sim::new(w.seed).run(&mut store, w.clients, w.txns, w.final_reads)
 }
+
+/// A Jepsen etcd-style history of one compare-and-set register (Knossos' cas-register):
+/// `:read`, `:write v`, `:cas [old new]` over small integer values, some writes and
+/// compare-and-sets crashing (`:info`, applied or not at random; the process is
+/// replaced by a new one, as Jepsen does). Written as EDN text, one op map per line.
+#[derive(Clone, Debug)]
+pub struct CasRegisterWorkload {
+    pub clients: u32,
+    pub ops: usize,
+    /// How many writes / compare-and-sets crash.
+    pub crashed: usize,
+    /// Values are drawn from `0..values`.
+    pub values: u64,
+    pub seed: u64,
+}
+
+/// Porcupine's key-value workload: `:get`, `:put`, `:append` (string concatenation) on
+/// `keys` keys with `:key` and string values, as Porcupine's test logs write them.
+#[derive(Clone, Debug)]
+pub struct KvWorkload {
+    pub clients: u32,
+    pub ops: usize,
+    pub keys: usize,
+    /// Fraction of puts / appends that time out (`:info`, applied or not at random).
+    pub indeterminate: f64,
+    /// Corrupt one completed `:get` to return a value the key never held, so the
+    /// history is not linearizable.
+    pub corrupt: bool,
+    pub seed: u64,
+}
+
+/// One client op in an EDN simulation: its `:f`, key and value as EDN text.
+struct EdnOp {
+    f: &'static str,
+    key: Option<String>,
+    value: String,
+    /// Completion: `:type` and `:value`, once the op took effect (or did not).
+    done: Option<(&'static str, String)>,
+}
+
+/// Drives `clients` processes through `total` ops of a sequential model (`make` draws
+/// an op, `apply` takes it into effect atomically), writing EDN lines with `:time`.
+fn edn_sim(
+    seed: u64,
+    clients: u32,
+    total: usize,
+    mut make: impl FnMut(&mut Rng) -> EdnOp,
+    mut apply: impl FnMut(&mut Rng, usize, &EdnOp) -> (&'static str, String),
+) -> String {
+    let mut rng = Rng::new(seed);
+    let clients = clients.max(1) as usize;
+    let mut process: Vec<u64> = (0..clients as u64).collect();
+    let mut pending: Vec<Option<EdnOp>> = (0..clients).map(|_| None).collect();
+    let (mut issued, mut busy, mut now) = (0usize, 0usize, 0u64);
+    let mut out = String::new();
+    let line = |out: &mut String, p: u64, kind: &str, op: &EdnOp, value: &str, now: u64| {
+        let key = match &op.key {
+            Some(k) => format!(", :key {k}"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "{{:process {p}, :type :{kind}, :f :{}{key}, :value {value}, :time {now}}}\n",
+            op.f
+        ));
+    };
+    while issued < total || busy > 0 {
+        let c = rng.below(clients as u64) as usize;
+        now += 1_000 + rng.below(20_000);
+        match pending[c].take() {
+            None if issued < total => {
+                let op = make(&mut rng);
+                line(&mut out, process[c], "invoke", &op, &op.value, now);
+                issued += 1;
+                busy += 1;
+                pending[c] = Some(op);
+            }
+            None => {}
+            Some(mut op) if op.done.is_none() => {
+                op.done = Some(apply(&mut rng, issued, &op));
+                pending[c] = Some(op);
+            }
+            Some(op) => {
+                busy -= 1;
+                let (kind, value) = op.done.clone().unwrap_or(("info", "nil".into()));
+                line(&mut out, process[c], kind, &op, &value, now);
+                if kind == "info" {
+                    process[c] += clients as u64;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An etcd-style cas-register history (see [`CasRegisterWorkload`]); linearizable.
+pub fn cas_register_edn(w: &CasRegisterWorkload) -> String {
+    let mut state: Option<u64> = None;
+    let values = w.values.max(1);
+    // Which ops (by issue number) crash if they are writes or compare-and-sets.
+    let mut crash_at = std::collections::HashSet::new();
+    let mut pick = Rng::new(w.seed ^ 0x5eed);
+    let mut tries = 0;
+    while crash_at.len() < w.crashed.min(w.ops) && tries < 100 * w.ops.max(1) {
+        crash_at.insert(pick.below(w.ops as u64) as usize);
+        tries += 1;
+    }
+    let mut crashes_left = w.crashed;
+    edn_sim(
+        w.seed,
+        w.clients,
+        w.ops,
+        |rng| {
+            let (f, value) = match rng.below(3) {
+                0 => ("read", "nil".to_string()),
+                1 => ("write", rng.below(values).to_string()),
+                _ => (
+                    "cas",
+                    format!("[{} {}]", rng.below(values), rng.below(values)),
+                ),
+            };
+            EdnOp {
+                f,
+                key: None,
+                value,
+                done: None,
+            }
+        },
+        |rng, issued, op| {
+            let crash = op.f != "read"
+                && crashes_left > 0
+                && (crash_at.contains(&issued) || rng.chance(0.02));
+            if crash {
+                crashes_left -= 1;
+            }
+            let applies = !crash || rng.chance(0.5);
+            let show = |s: Option<u64>| s.map_or("nil".to_string(), |v| v.to_string());
+            let outcome = match op.f {
+                "read" => ("ok", show(state)),
+                "write" => {
+                    if applies {
+                        state = op.value.parse().ok();
+                    }
+                    ("ok", op.value.clone())
+                }
+                _ => {
+                    let pair: Vec<u64> = op
+                        .value
+                        .trim_matches(['[', ']'])
+                        .split(' ')
+                        .filter_map(|v| v.parse().ok())
+                        .collect();
+                    if state == pair.first().copied() {
+                        if applies {
+                            state = pair.get(1).copied();
+                        }
+                        ("ok", op.value.clone())
+                    } else {
+                        ("fail", op.value.clone())
+                    }
+                }
+            };
+            if crash {
+                ("info", op.value.clone())
+            } else {
+                outcome
+            }
+        },
+    )
+}
+
+/// A Porcupine-style key-value history (see [`KvWorkload`]); linearizable unless
+/// `corrupt`.
+pub fn kv_edn(w: &KvWorkload) -> String {
+    let keys = w.keys.max(1) as u64;
+    let mut state: HashMap<String, String> = HashMap::new();
+    let mut n = 0u64;
+    let text = edn_sim(
+        w.seed,
+        w.clients,
+        w.ops,
+        |rng| {
+            n += 1;
+            let key = format!("\"{}\"", rng.below(keys));
+            let (f, value) = match rng.below(3) {
+                0 => ("get", "nil".to_string()),
+                1 => ("put", format!("\"x {n} y\"")),
+                _ => ("append", format!("\"x {n} y\"")),
+            };
+            EdnOp {
+                f,
+                key: Some(key),
+                value,
+                done: None,
+            }
+        },
+        |rng, _, op| {
+            let key = op.key.clone().unwrap_or_default();
+            let timeout = op.f != "get" && rng.chance(w.indeterminate);
+            if timeout && rng.chance(0.5) {
+                return ("info", op.value.clone());
+            }
+            let v = op.value.trim_matches('"');
+            match op.f {
+                "get" => {
+                    let cur = state.get(&key).cloned().unwrap_or_default();
+                    return ("ok", format!("\"{cur}\""));
+                }
+                "put" => {
+                    state.insert(key, v.to_string());
+                }
+                _ => state.entry(key).or_default().push_str(v),
+            }
+            (if timeout { "info" } else { "ok" }, op.value.clone())
+        },
+    );
+    if !w.corrupt {
+        return text;
+    }
+    // The last completed get that saw something now sees a value never written.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if let Some(l) = lines
+        .iter_mut()
+        .rev()
+        .find(|l| l.contains(":type :ok, :f :get") && !l.contains(":value \"\""))
+    {
+        *l = l.replacen(":value \"", ":value \"never written ", 1);
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}

@@ -8,11 +8,13 @@ use crate::model::EdgeKind;
 pub(crate) const WW: u8 = 1;
 pub(crate) const WR: u8 = 2;
 pub(crate) const RW: u8 = 4;
-pub(crate) const RT: u8 = 8;
+/// Process order: the same client's next op (after an ok one).
+pub(crate) const PR: u8 = 8;
+pub(crate) const RT: u8 = 16;
 
 const UNSEEN: u32 = u32::MAX;
 
-/// The weakest kind among `mask`'s bits (ww < wr < rw < realtime), so a cycle is
+/// The weakest kind among `mask`'s bits (ww < wr < rw < process < realtime), so a cycle is
 /// classified by the kinds it cannot avoid.
 pub(crate) fn weakest(mask: u8) -> u8 {
     mask & mask.wrapping_neg()
@@ -23,6 +25,7 @@ pub(crate) fn kind_of(bit: u8) -> EdgeKind {
         WW => EdgeKind::Ww,
         WR => EdgeKind::Wr,
         RW => EdgeKind::Rw,
+        PR => EdgeKind::Process,
         _ => EdgeKind::Realtime,
     }
 }
@@ -237,6 +240,105 @@ impl Search {
             }
         }
         None
+    }
+}
+
+/// Which cycles a constrained path search may close.
+#[derive(Clone, Copy)]
+pub(crate) struct PathRules {
+    pub allowed: u8,
+    /// No two consecutive rw edges (the closing edge counts: it is rw when `closing_rw`).
+    pub nonadjacent: bool,
+    pub closing_rw: bool,
+    /// The path must use an edge with one of these bits (0: no constraint), unless the
+    /// closing edge already has one (`closing_has_need`).
+    pub need: u8,
+    pub closing_has_need: bool,
+}
+
+/// Breadth-first search over states (node, previous edge was rw, need met): the
+/// shortest path `from` → `to` obeying `rules`, in `path`'s format. Edges are labelled
+/// with the kind the rules made them use. `member` restricts nodes; `work` counts edge
+/// visits and the search stops (returning `None`, `true`) beyond `max_work`.
+pub(crate) struct StatePaths {
+    seen: Vec<u32>,
+    parent: Vec<(u32, u8)>,
+    stamp: u32,
+}
+
+impl StatePaths {
+    pub(crate) fn new(nodes: usize) -> StatePaths {
+        StatePaths {
+            seen: vec![0; nodes * 4],
+            parent: vec![(UNSEEN, 0); nodes * 4],
+            stamp: 0,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn path(
+        &mut self,
+        g: &Graph,
+        s: &mut Search,
+        from: u32,
+        to: u32,
+        rules: PathRules,
+        max_work: u64,
+    ) -> (Option<Vec<(u32, u8)>>, bool) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.iter_mut().for_each(|x| *x = 0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        let state = |v: u32, rw: bool, met: bool| v * 4 + (rw as u32) * 2 + met as u32;
+        let start_met = rules.need == 0 || rules.closing_has_need;
+        let start = state(from, rules.closing_rw, start_met);
+        self.seen[start as usize] = stamp;
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back(start);
+        while let Some(st) = queue.pop_front() {
+            let (v, rw, met) = (st / 4, st & 2 != 0, st & 1 != 0);
+            if v == to && met && !(rules.nonadjacent && rules.closing_rw && rw) {
+                let mut rev = vec![(to, 0u8)];
+                let mut cur = st;
+                while cur != start {
+                    let (p, k) = self.parent[cur as usize];
+                    rev.push((p / 4, k));
+                    cur = p;
+                }
+                rev.reverse();
+                return (Some(rev), false);
+            }
+            for (w, m) in g.edges(v) {
+                s.work += 1;
+                if s.work > max_work {
+                    return (None, true);
+                }
+                let m = m & rules.allowed;
+                if m == 0 || !s.is_member(w) {
+                    continue;
+                }
+                // Each kind the edge has leads to its own state; try the weakest first.
+                let mut bits = m;
+                while bits != 0 {
+                    let bit = weakest(bits);
+                    bits &= !bit;
+                    let is_rw = bit == RW;
+                    if rules.nonadjacent && is_rw && rw {
+                        continue;
+                    }
+                    let next = state(w, is_rw, met || bit & rules.need != 0);
+                    if self.seen[next as usize] == stamp {
+                        continue;
+                    }
+                    self.seen[next as usize] = stamp;
+                    self.parent[next as usize] = (st, bit);
+                    queue.push_back(next);
+                }
+            }
+        }
+        (None, false)
     }
 }
 

@@ -78,6 +78,8 @@ pub(crate) enum Effect<'a> {
     InsertIfAbsent(&'a str),
     Delete,
     Append(i64),
+    /// Porcupine's key-value append (string concatenation); see `edn::KV_APPEND_STEP`.
+    AppendStr(&'a str),
 }
 
 impl<'a> Effect<'a> {
@@ -87,7 +89,7 @@ impl<'a> Effect<'a> {
             Effect::Write(v) | Effect::InsertIfAbsent(v) => Some(Some(v)),
             Effect::CasVersion { value, .. } | Effect::CasValue { value, .. } => Some(Some(value)),
             Effect::Delete => Some(None),
-            Effect::Read(_) | Effect::Append(_) => None,
+            Effect::Read(_) | Effect::Append(_) | Effect::AppendStr(_) => None,
         }
     }
     pub(crate) fn is_register_write(&self) -> bool {
@@ -110,6 +112,9 @@ pub(crate) struct Access<'a> {
 pub(crate) enum KeyKind {
     Register,
     List,
+    /// A key of Porcupine's key-value model (imported `:get` / `:put` / `:append`):
+    /// checked for linearizability only.
+    Kv,
     /// Counters, or a key used both as a list and as a register: no checker applies.
     Other,
 }
@@ -289,6 +294,9 @@ impl<'a> View<'a> {
                         (Outcome::Ok, Some(v)) => observed(v),
                         _ => Observed::Unknown,
                     }),
+                    Op::Write { value, .. } if o.step == edn::KV_APPEND_STEP => {
+                        Effect::AppendStr(value)
+                    }
                     Op::Write { value, .. } => Effect::Write(value),
                     Op::InsertIfAbsent { value, .. } => Effect::InsertIfAbsent(value),
                     Op::CompareAndSet {
@@ -344,8 +352,12 @@ impl<'a> View<'a> {
         let (mut list, mut register, mut counter) =
             (vec![false; n], vec![false; n], vec![false; n]);
         let mut in_txn = vec![false; n];
+        let mut kv = vec![false; n];
         for a in &self.accesses {
             let k = a.key as usize;
+            if edn::is_kv_step(self.ops[a.op as usize].step) {
+                kv[k] = true;
+            }
             match &a.effect {
                 Effect::Append(_) | Effect::Read(Observed::List(_)) => list[k] = true,
                 Effect::Read(Observed::Register { .. }) => register[k] = true,
@@ -369,6 +381,8 @@ impl<'a> View<'a> {
                     KeyKind::Other
                 } else if list[k] {
                     KeyKind::List
+                } else if kv[k] {
+                    KeyKind::Kv
                 } else {
                     KeyKind::Register
                 }
@@ -379,7 +393,7 @@ impl<'a> View<'a> {
             mixed.sort();
             self.notes.push(format!(
                 "key(s) used both as list and as register were not checked: {}",
-                crate::model::short_list(&mixed)
+                crate::text::short_list(&mixed)
             ));
         }
     }

@@ -124,6 +124,8 @@ pub(crate) struct RegisterIndex<'v> {
     pub conflicts: Vec<(u32, u32, u32)>,
     /// `(key, value)` → the lowest version a read saw it at.
     value_version: FastMap<(u32, &'v str), u64>,
+    /// `(key, value)` pairs some ok read returned.
+    read_values: FastSet<(u32, &'v str)>,
 }
 
 impl<'v> RegisterIndex<'v> {
@@ -136,11 +138,17 @@ impl<'v> RegisterIndex<'v> {
             versions: vec![Vec::new(); n],
             conflicts: Vec::new(),
             value_version: FastMap::default(),
+            read_values: FastSet::default(),
         };
         for (ai, a) in view.accesses.iter().enumerate() {
             let k = a.key;
             if view.key_kind[k as usize] != KeyKind::Register {
                 continue;
+            }
+            if let (Effect::Read(Observed::Register { value: Some(v), .. }), Outcome::Ok) =
+                (&a.effect, a.outcome)
+            {
+                ix.read_values.insert((k, v));
             }
             match (&a.effect, a.outcome) {
                 (Effect::Delete, o) if o != Outcome::Fail => ix.has_delete[k as usize] = true,
@@ -199,6 +207,11 @@ impl<'v> RegisterIndex<'v> {
         let vs = &self.versions[key as usize];
         let i = vs.partition_point(|&(v, _, _)| v <= version);
         vs.get(i).map(|&(v, val, _)| (v, val))
+    }
+
+    /// Some ok read returned `value` on `key`.
+    pub(crate) fn is_read(&self, key: u32, value: &str) -> bool {
+        self.read_values.contains(&(key, value))
     }
 
     /// The version a value was seen at, if some read reported it.

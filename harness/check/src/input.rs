@@ -36,11 +36,19 @@ pub fn looks_like_edn(text: &str) -> bool {
 
 /// Parses a history file (JSONL or EDN, detected from its content) into sections.
 pub fn parse_history_text(text: &str) -> Result<Vec<HistorySection>, HistoryParseError> {
+    parse_history_text_as(text, edn::DataModel::Detect)
+}
+
+/// [`parse_history_text`] with EDN ops read under a detected or forced data model.
+pub fn parse_history_text_as(
+    text: &str,
+    data: edn::DataModel,
+) -> Result<Vec<HistorySection>, HistoryParseError> {
     if looks_like_edn(text) {
         return Ok(vec![HistorySection {
             target: String::new(),
             scenario: String::new(),
-            events: edn::parse_history(text)?,
+            events: edn::parse_history_as(text, data)?,
         }]);
     }
     let mut sections: Vec<HistorySection> = Vec::new();

@@ -3,6 +3,7 @@
 //! what was observed. This crate never talks to a backend.
 
 pub mod expectations;
+pub mod judge;
 pub mod thresholds;
 
 pub mod consistency;
@@ -15,15 +16,21 @@ mod history_view;
 mod index;
 pub mod input;
 mod linearizable;
-mod lost_writes;
+pub mod lost_writes;
 pub mod model;
+pub mod models;
+mod evidence;
+mod text;
 mod session;
 pub mod staleness;
 
 pub use expectations::{check_expectations, Expectations, Mismatch, OpCounts, StepVerdict};
-pub use thresholds::{evaluate_thresholds, ThresholdResult};
+pub use thresholds::{evaluate_thresholds, FaultFigures, ThresholdResult};
+pub use judge::{judge, judge_scenario, Histories, ScenarioVerdict, TargetVerdict, Verdict, Verdicts};
 
 pub use consistency::{check_history, check_history_with, CheckOptions};
+pub use lost_writes::{FinalReads, FINAL_READ_STEP};
+pub use models::{model_table, ModelSpec, MODELS};
 pub use input::{parse_history_text, HistoryParseError, HistorySection};
 pub use model::{
     Anomaly, ConsistencyVerdict, CycleEdge, EdgeKind, Evidence, EvidenceOp, Model, UnknownModel,

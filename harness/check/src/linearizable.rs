@@ -12,10 +12,13 @@
 //! ops it placed, the register's state there, the op that could not be placed before it
 //! returned, and the ops concurrent with it.
 
+use crate::evidence::{evidence_op, Findings};
 use crate::fxhash::{mix64, FastMap};
 use crate::history_view::{Effect, KeyKind, Observed, View};
-use crate::model::{evidence_op, names, short_list, Evidence, Findings};
+use crate::model::{names, Evidence};
+use crate::text::short_list;
 use assay_core::Outcome;
+use std::borrow::Cow;
 
 /// Search steps allowed per key before the key is reported inconclusive.
 pub const DEFAULT_STEP_BUDGET: u64 = 20_000_000;
@@ -45,17 +48,28 @@ const INITIAL: State = State {
 
 #[derive(Clone, Copy, Debug)]
 enum RegOp {
-    Read { value: u32, version: Option<u64> },
+    Read {
+        value: u32,
+        version: Option<u64>,
+    },
     Write(u32),
-    CasVersion { expected: Option<u64>, value: u32 },
-    CasValue { expected: u32, value: u32 },
+    CasVersion {
+        expected: Option<u64>,
+        value: u32,
+    },
+    CasValue {
+        expected: u32,
+        value: u32,
+    },
     Insert(u32),
     Delete,
+    /// Porcupine's key-value append: the value becomes the old one followed by this.
+    AppendStr(u32),
 }
 
 impl RegOp {
     /// The state after the op, or `None` if it cannot take effect in `s`.
-    fn apply(self, s: State) -> Option<State> {
+    fn apply(self, s: State, vals: &mut Values<'_>) -> Option<State> {
         let bump = |value| State {
             value,
             version: s.version + 1,
@@ -80,6 +94,7 @@ impl RegOp {
                 version: 0,
                 ..s
             }),
+            RegOp::AppendStr(suffix) => Some(bump(vals.concat(s.value, suffix))),
         }
     }
 }
@@ -95,24 +110,22 @@ struct LinOp {
     definite: bool,
 }
 
-impl LinOp {
-    fn step(&self, s: State) -> Option<State> {
-        match self.reg.apply(s) {
-            Some(n) => Some(n),
-            None if !self.definite => Some(s),
-            None => None,
-        }
-    }
-}
-
 /// Where the deepest attempt got stuck.
 struct Stuck {
     depth: usize,
     /// The op whose return was reached before it could be placed.
     op: usize,
     state: State,
-    /// The last ops placed before getting stuck, in order.
-    recent: Vec<usize>,
+    /// Every op placed before getting stuck, in order: the longest linearizable prefix
+    /// the search found.
+    prefix: Vec<usize>,
+}
+
+impl Stuck {
+    /// The last `n` ops of the prefix.
+    fn recent(&self, n: usize) -> &[usize] {
+        &self.prefix[self.prefix.len().saturating_sub(n)..]
+    }
 }
 
 enum SearchResult {
@@ -131,7 +144,8 @@ enum Cursor {
     Float { next: usize, limit: u64, ret: u32 },
     /// Trying one more unseen write, then nothing is left at this level.
     Unseen { limit: u64, ret: u32 },
-    /// Everything at this level was tried.
+    /// Everything at this level was tried; `ret` (`NIL` after a committed read, whose
+    /// failure deeper down was recorded there) is the op that could not be placed.
     Done { ret: u32 },
 }
 
@@ -189,8 +203,9 @@ impl Placed {
     }
 
     /// `[prefix, definite ops placed past it…, MAX, indeterminate ops placed…]`.
-    fn key(&self) -> Box<[u32]> {
-        let mut k = vec![self.prefix as u32];
+    fn key_into(&self, k: &mut Vec<u32>) {
+        k.clear();
+        k.push(self.prefix as u32);
         let mut extra = self.placed_definite - self.prefix;
         let mut w = self.prefix / 64;
         while extra > 0 && w < self.bits.len() {
@@ -214,7 +229,6 @@ impl Placed {
                 .filter(|&i| self.has(i))
                 .map(|i| i as u32),
         );
-        k.into_boxed_slice()
     }
 }
 
@@ -222,17 +236,19 @@ impl Placed {
 #[derive(Default)]
 struct Cache {
     seen: FastMap<(u64, State), Vec<Box<[u32]>>>,
+    /// Scratch for the placed set's key, so a cache hit allocates nothing.
+    key: Vec<u32>,
 }
 
 impl Cache {
     /// Records the configuration; false if it was already explored.
     fn insert(&mut self, placed: &Placed, state: State) -> bool {
-        let key = placed.key();
+        placed.key_into(&mut self.key);
         let bucket = self.seen.entry((placed.hash, state)).or_default();
-        if bucket.contains(&key) {
+        if bucket.iter().any(|k| **k == *self.key) {
             return false;
         }
-        bucket.push(key);
+        bucket.push(self.key.as_slice().into());
         true
     }
 }
@@ -242,14 +258,14 @@ impl Cache {
 /// level: a write that may not have happened is placed only where some later read
 /// needs it, instead of first everywhere (which makes the search explode on histories
 /// with timeouts). `unseen` are the call times of interchangeable unseen writes.
-fn search(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
+fn search(ops: &[LinOp], unseen: &[u64], budget: u64, vals: &mut Values<'_>) -> SearchResult {
     let mut perm: Vec<usize> = (0..ops.len()).collect();
     perm.sort_by_key(|&i| (!ops[i].definite, ops[i].call, i));
     let ordered: Vec<LinOp> = perm.iter().map(|&i| ops[i]).collect();
-    match search_ordered(&ordered, unseen, budget) {
+    match search_ordered(&ordered, unseen, budget, vals) {
         SearchResult::NotLinearizable(mut s) => {
             s.op = perm[s.op];
-            s.recent = s.recent.iter().map(|&j| perm[j]).collect();
+            s.prefix = s.prefix.iter().map(|&j| perm[j]).collect();
             SearchResult::NotLinearizable(s)
         }
         other => other,
@@ -257,7 +273,12 @@ fn search(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
 }
 
 /// `search` over ops numbered definite-first by call time.
-fn search_ordered(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
+fn search_ordered(
+    ops: &[LinOp],
+    unseen: &[u64],
+    budget: u64,
+    vals: &mut Values<'_>,
+) -> SearchResult {
     let n = ops.len();
     let n_definite = ops.iter().take_while(|o| o.definite).count();
     let floating: Vec<usize> = (n_definite..n).collect();
@@ -365,20 +386,17 @@ fn search_ordered(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
             }
             Cursor::Done { ret } => {
                 // Nothing more to try at this level: op `ret` cannot be placed.
-                if stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
-                    let mut recent: Vec<usize> = stack
+                if ret != NIL && stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
+                    let prefix: Vec<usize> = stack
                         .iter()
-                        .rev()
                         .map(|f| f.1)
                         .filter(|&j| j != UNSEEN_OP)
-                        .take(3)
                         .collect();
-                    recent.reverse();
                     stuck = Some(Stuck {
                         depth: stack.len(),
                         op: op_of(ret),
                         state,
-                        recent,
+                        prefix,
                     });
                 }
                 let Some((resume, j, prev_state)) = stack.pop() else {
@@ -400,7 +418,9 @@ fn search_ordered(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
             }
         };
         cur = resume;
-        let Some(new_state) = ops[i].step(state) else {
+        // An indeterminate op whose condition fails here is not placed as a no-op:
+        // leaving it pending allows everything placing it would, and more.
+        let Some(new_state) = ops[i].reg.apply(state, vals) else {
             continue;
         };
         placed.set(i);
@@ -408,6 +428,16 @@ fn search_ordered(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
             placed.clear(i);
             continue;
         }
+        // A definite read that can be placed now is placed now, with no alternatives at
+        // this level: it leaves the state as it is, and as it is a candidate no
+        // unplaced op returned before it was called, so any linearization placing it
+        // later stays one with it moved here.
+        let commit = ops[i].definite && matches!(ops[i].reg, RegOp::Read { .. });
+        let resume = if commit {
+            Cursor::Done { ret: NIL }
+        } else {
+            resume
+        };
         stack.push((resume, i, state));
         state = new_state;
         if i < n_definite {
@@ -431,13 +461,15 @@ fn search_ordered(ops: &[LinOp], unseen: &[u64], budget: u64) -> SearchResult {
 /// search; this keeps that to writes that only versions could reveal.
 fn settle_indeterminate(ops: &mut Vec<LinOp>) -> Vec<u64> {
     let mut unseen = Vec::new();
-    if ops.iter().all(|o| o.definite) {
+    // With string appends a read's value is a concatenation, so "observed" and
+    // "written by no other op" say nothing about a single write: keep every one.
+    if ops.iter().all(|o| o.definite) || ops.iter().any(|o| matches!(o.reg, RegOp::AppendStr(_))) {
         return unseen;
     }
     let written = |o: &LinOp| match o.reg {
         RegOp::Write(v) | RegOp::Insert(v) => Some(v),
         RegOp::CasVersion { value, .. } | RegOp::CasValue { value, .. } => Some(value),
-        RegOp::Read { .. } | RegOp::Delete => None,
+        RegOp::Read { .. } | RegOp::Delete | RegOp::AppendStr(_) => None,
     };
     let mut writers: FastMap<u32, u32> = FastMap::default();
     for o in ops.iter() {
@@ -469,12 +501,23 @@ fn settle_indeterminate(ops: &mut Vec<LinOp>) -> Vec<u64> {
             *r = (*r).min(o.ret);
         }
     }
+    // Values an indeterminate value-CAS compares against: a write of one must stay, as
+    // that CAS may need it (and another definite op may need the CAS).
+    let expected_by_maybe: Vec<u32> = ops
+        .iter()
+        .filter(|o| !o.definite)
+        .filter_map(|o| match o.reg {
+            RegOp::CasValue { expected, .. } => Some(expected),
+            _ => None,
+        })
+        .collect();
     ops.retain_mut(|o| {
         if o.definite {
             return true;
         }
         let Some(v) = written(o) else { return true };
         match observed.get(&v) {
+            None if expected_by_maybe.contains(&v) => true,
             Some(&ret) if writers.get(&v) == Some(&1) => {
                 o.definite = true;
                 o.ret = ret;
@@ -495,50 +538,100 @@ fn settle_indeterminate(ops: &mut Vec<LinOp>) -> Vec<u64> {
     unseen
 }
 
-/// Interns one key's register values; ids 0 and 1 are reserved.
+/// Interns one key's register values; ids 0 and 1 are reserved. Under Porcupine's
+/// key-value model the empty string is the absent key's value, and appends intern the
+/// concatenations they make (memoised, as the search repeats them).
 #[derive(Default)]
 struct Values<'a> {
-    ids: FastMap<&'a str, u32>,
-    names: Vec<&'a str>,
+    ids: FastMap<Cow<'a, str>, u32>,
+    names: Vec<Cow<'a, str>>,
+    kv: bool,
+    concat: FastMap<(u32, u32), u32>,
 }
 
 impl<'a> Values<'a> {
     fn id(&mut self, v: Option<&'a str>) -> u32 {
-        let Some(v) = v else { return NO_VALUE };
-        *self.ids.entry(v).or_insert_with(|| {
-            self.names.push(v);
-            self.names.len() as u32 + 1
-        })
+        match v {
+            None => NO_VALUE,
+            Some("") if self.kv => ABSENT,
+            Some(v) => self.intern(Cow::Borrowed(v)),
+        }
     }
+
+    fn intern(&mut self, v: Cow<'a, str>) -> u32 {
+        if let Some(&id) = self.ids.get(v.as_ref()) {
+            return id;
+        }
+        self.names.push(v.clone());
+        let id = self.names.len() as u32 + 1;
+        self.ids.insert(v, id);
+        id
+    }
+
+    fn text(&self, id: u32) -> &str {
+        match id {
+            ABSENT | NO_VALUE | UNSEEN => "",
+            id => &self.names[id as usize - 2],
+        }
+    }
+
+    /// The value `value` followed by `suffix`.
+    fn concat(&mut self, value: u32, suffix: u32) -> u32 {
+        if value == UNSEEN {
+            return UNSEEN;
+        }
+        if let Some(&id) = self.concat.get(&(value, suffix)) {
+            return id;
+        }
+        let joined = format!("{}{}", self.text(value), self.text(suffix));
+        let id = if joined.is_empty() {
+            ABSENT
+        } else {
+            self.intern(Cow::Owned(joined))
+        };
+        self.concat.insert((value, suffix), id);
+        id
+    }
+
     fn show(&self, s: State) -> String {
         match s.value {
+            ABSENT if self.kv => "\"\" (absent)".to_string(),
             ABSENT => "absent".to_string(),
             NO_VALUE => format!("a row without a value, ver {}", s.version),
             UNSEEN => format!(
                 "a value written by an indeterminate write no read saw, ver {}",
                 s.version
             ),
-            id => format!("{:?} ver {}", self.names[id as usize - 2], s.version),
+            id if self.kv => format!("{:?}", self.text(id)),
+            id => format!("{:?} ver {}", self.text(id), s.version),
         }
     }
 }
 
 /// Checks every register key that no transaction touches; adds `nonlinearizable`
-/// anomalies (one per key) to `findings`.
-pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
+/// anomalies (one per key) to `findings`. With `realtime` false the question is
+/// serializability (any order, real time ignored): keys that are linearizable are
+/// serializable too; the others are searched again with every op concurrent and
+/// reported as `nonserializable` when that fails as well.
+pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64, realtime: bool) {
     let nkeys = view.keys.len();
     let mut per_key: Vec<Vec<LinOp>> = vec![Vec::new(); nkeys];
-    let mut values: Vec<Values<'_>> = (0..nkeys).map(|_| Values::default()).collect();
+    let mut values: Vec<Values<'_>> = (0..nkeys)
+        .map(|k| Values {
+            kv: view.key_kind[k] == KeyKind::Kv,
+            ..Values::default()
+        })
+        .collect();
+    let linearizable_kind = |k: usize| matches!(view.key_kind[k], KeyKind::Register | KeyKind::Kv);
     let mut txn_keys = Vec::new();
     for k in 0..nkeys {
-        if view.key_kind[k] == KeyKind::Register && view.key_in_txn[k] {
+        if linearizable_kind(k) && view.key_in_txn[k] {
             txn_keys.push(view.keys[k]);
         }
     }
     for a in &view.accesses {
         let k = a.key as usize;
-        if view.key_kind[k] != KeyKind::Register || view.key_in_txn[k] || a.outcome == Outcome::Fail
-        {
+        if !linearizable_kind(k) || view.key_in_txn[k] || a.outcome == Outcome::Fail {
             continue;
         }
         let o = view.op_of(a);
@@ -570,6 +663,7 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
                 value: vals.id(Some(value)),
             },
             Effect::Delete => RegOp::Delete,
+            Effect::AppendStr(s) => RegOp::AppendStr(vals.id(Some(s))),
             Effect::Append(_) => continue,
         };
         per_key[k].push(LinOp {
@@ -595,7 +689,18 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
         }
         total_ops += ops.len();
         total_keys += 1;
-        match search(ops, &unseen, budget) {
+        let mut result = search(ops, &unseen, budget, &mut values[k]);
+        let mut name = names::NONLINEARIZABLE;
+        if !realtime && !matches!(result, SearchResult::Linearizable) {
+            let mut timeless = ops.clone();
+            for o in &mut timeless {
+                o.call = 0;
+                o.ret = u64::MAX;
+            }
+            result = search(&timeless, &vec![0; unseen.len()], budget, &mut values[k]);
+            name = names::NONSERIALIZABLE;
+        }
+        match result {
             SearchResult::Linearizable => {}
             SearchResult::Unknown { steps } => findings.inconclusive.push(format!(
                 "linearizability of key {:?}: gave up after {steps} search steps over {} ops (too much concurrency or too many indeterminate writes)",
@@ -603,19 +708,25 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64) {
                 ops.len()
             )),
             SearchResult::NotLinearizable(stuck) => {
-                findings.add(names::NONLINEARIZABLE, || explain(view, view.keys[k], ops, &values[k], &stuck));
+                findings.add(name, || explain(view, view.keys[k], ops, &values[k], &stuck));
             }
         }
     }
     if total_ops > 0 {
         findings.checked.push(format!(
-            "linearizability: {total_ops} register ops on {total_keys} key(s)"
+            "{}: {total_ops} register ops on {total_keys} key(s)",
+            if realtime {
+                "linearizability"
+            } else {
+                "serializability of single-key register ops"
+            }
         ));
     }
 }
 
-/// The smallest fragment the search points at: the last ops placed, the op that could
-/// not be placed, and the ops concurrent with it.
+/// Porcupine-style evidence: the longest linearizable prefix the search found (its
+/// length, its last ops in order and the state it leaves), the op that cannot be
+/// placed after it, and the ops concurrent with that op.
 fn explain(
     view: &View<'_>,
     key: &str,
@@ -624,13 +735,20 @@ fn explain(
     stuck: &Stuck,
 ) -> (String, Evidence) {
     const MAX_CONCURRENT: usize = 5;
+    const RECENT: usize = 3;
     let bad = &ops[stuck.op];
-    let mut chosen: Vec<usize> = stuck.recent.clone();
+    let recent = stuck.recent(RECENT);
+    let mut chosen: Vec<usize> = recent.to_vec();
     chosen.push(stuck.op);
+    let mut in_prefix = vec![false; ops.len()];
+    for &i in &stuck.prefix {
+        in_prefix[i] = true;
+    }
     let mut concurrent: Vec<usize> = (0..ops.len())
         // Indeterminate ops stay pending forever; only those called meanwhile are news.
         .filter(|&i| !chosen.contains(&i) && ops[i].call <= bad.ret && ops[i].ret >= bad.call)
         .filter(|&i| ops[i].definite || ops[i].call >= bad.call)
+        .filter(|&i| !in_prefix[i])
         .collect();
     concurrent.sort_by_key(|&i| ops[i].call);
     concurrent.truncate(MAX_CONCURRENT);
@@ -639,29 +757,44 @@ fn explain(
     for (n, &i) in chosen.iter().chain(&concurrent).enumerate() {
         evidence.ops.push(evidence_op(view, ops[i].op, label(n)));
     }
-    let placed = if stuck.recent.is_empty() {
-        format!("from the initial state ({})", values.show(INITIAL))
-    } else {
-        let labels: Vec<String> = (0..stuck.recent.len()).map(label).collect();
+    let thing = if values.kv { "key" } else { "register" };
+    let prefix = if stuck.prefix.is_empty() {
         format!(
-            "after placing {} of {} ops, the last being {} in that order, the register was {}",
-            stuck.depth,
+            "the longest linearizable prefix is empty (the {thing} starts {})",
+            values.show(INITIAL)
+        )
+    } else {
+        let labels: Vec<String> = (0..recent.len()).map(label).collect();
+        let id = |i: &usize| view.ops[ops[*i].op].op_id.to_string();
+        let p = &stuck.prefix;
+        let ids: Vec<String> = if p.len() <= 10 {
+            p.iter().map(id).collect()
+        } else {
+            let mut ids: Vec<String> = p[..3].iter().map(id).collect();
+            ids.push(format!("… {} more …", p.len() - 8));
+            ids.extend(p[p.len() - 5..].iter().map(id));
+            ids
+        };
+        format!(
+            "the longest linearizable prefix places {} of {} ops (op ids in order: {}), ending with {}, and leaves the {thing} {}",
+            stuck.prefix.len(),
             ops.len(),
+            ids.join(", "),
             labels.join(", "),
             values.show(stuck.state)
         )
     };
     let others = if concurrent.is_empty() {
-        "no op was concurrent with it".to_string()
+        "no unplaced op was concurrent with it".to_string()
     } else {
         let labels: Vec<String> = (0..concurrent.len())
             .map(|n| label(n + chosen.len()))
             .collect();
-        format!("ops concurrent with it: {}", labels.join(", "))
+        format!("unplaced ops concurrent with it: {}", labels.join(", "))
     };
     let explanation = format!(
-        "key {key:?} has no linearization: {placed}, and {} could not take effect before it returned ({others})",
-        label(stuck.recent.len())
+        "key {key:?} has no linearization: {prefix}; {} cannot be placed after it: it cannot take effect in that state, nor after any op still pending, before it returned ({others})",
+        label(recent.len())
     );
     (explanation, evidence)
 }
@@ -694,7 +827,10 @@ mod tests {
                 },
             ),
         ];
-        assert!(matches!(search(&h, &[], 1000), SearchResult::Linearizable));
+        assert!(matches!(
+            search(&h, &[], 1000, &mut Values::default()),
+            SearchResult::Linearizable
+        ));
         let h = [
             op(0, 10, RegOp::Write(2)),
             op(11, 12, RegOp::Write(3)),
@@ -707,7 +843,7 @@ mod tests {
                 },
             ),
         ];
-        match search(&h, &[], 1000) {
+        match search(&h, &[], 1000, &mut Values::default()) {
             SearchResult::NotLinearizable(s) => assert_eq!(s.op, 2),
             _ => panic!("a stale read after a completed overwrite must fail"),
         }
@@ -739,11 +875,11 @@ mod tests {
             },
         );
         assert!(matches!(
-            search(&[info, before, after], &[], 1000),
+            search(&[info, before, after], &[], 1000, &mut Values::default()),
             SearchResult::Linearizable
         ));
         assert!(matches!(
-            search(&[info, before], &[], 1000),
+            search(&[info, before], &[], 1000, &mut Values::default()),
             SearchResult::Linearizable
         ));
         let cas = LinOp {
@@ -754,7 +890,7 @@ mod tests {
             ..info
         };
         assert!(matches!(
-            search(&[cas, before], &[], 1000),
+            search(&[cas, before], &[], 1000, &mut Values::default()),
             SearchResult::Linearizable
         ));
     }
@@ -805,10 +941,13 @@ mod tests {
                 },
             ),
         ];
-        assert!(matches!(search(&h, &[], 1000), SearchResult::Linearizable));
+        assert!(matches!(
+            search(&h, &[], 1000, &mut Values::default()),
+            SearchResult::Linearizable
+        ));
         let bad = [op(0, 1, RegOp::Insert(2)), op(2, 3, RegOp::Insert(3))];
         assert!(matches!(
-            search(&bad, &[], 1000),
+            search(&bad, &[], 1000, &mut Values::default()),
             SearchResult::NotLinearizable(_)
         ));
     }
@@ -852,7 +991,7 @@ mod tests {
             "the observed cas happened before the read returned"
         );
         assert!(matches!(
-            search(&h, &unseen, 1000),
+            search(&h, &unseen, 1000, &mut Values::default()),
             SearchResult::Linearizable
         ));
     }
@@ -869,6 +1008,9 @@ mod tests {
                 version: None,
             },
         ));
-        assert!(matches!(search(&h, &[], 50), SearchResult::Unknown { .. }));
+        assert!(matches!(
+            search(&h, &[], 50, &mut Values::default()),
+            SearchResult::Unknown { .. }
+        ));
     }
 }

@@ -1,5 +1,11 @@
 //! Lost and phantom writes, judged from each key's *final read*: the last ok read of the
-//! key that began after every acknowledged write to it had completed.
+//! key, among the reads the history marks final, that began after every acknowledged
+//! write to it had completed. A read is marked final by its step ([`FINAL_READ_STEP`]:
+//! Assay's final-read phase after the workload quiesced, or `:final? true` in EDN), or
+//! every read counts when the caller says so for an imported history
+//! ([`FinalReads::LastRead`]). An ordinary read that misses an acknowledged write is
+//! only stale, which most models allow; under real-time models the cycle search
+//! reports it (G-single-realtime and kin).
 //!
 //! - Lists: an acknowledged append missing from the final read is a `lost-append`.
 //! - Registers: the final read must return the value of a write that no acknowledged
@@ -12,16 +18,36 @@
 //!
 //! Failed writes definitely did not happen; indeterminate ones may have.
 
+use crate::evidence::{ops_evidence, Findings};
 use crate::fxhash::{FastMap, FastSet};
 use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::index::{ListIndex, RegisterIndex};
-use crate::model::{names, ops_evidence, short_list, show_list, show_value, Findings};
+use crate::model::names;
+use crate::text::{short_list, show_list, show_value};
 use assay_core::Outcome;
+
+pub use crate::edn::FINAL_READ_STEP;
+
+/// Which reads may serve as a key's final read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FinalReads {
+    /// Only reads whose step is [`FINAL_READ_STEP`] (or ends in `/final-read`).
+    #[default]
+    Marked,
+    /// The last read that began after every acknowledged write: for imported
+    /// histories known to end with a quiesced read of every key.
+    LastRead,
+}
+
+pub fn is_final_read_step(step: &str) -> bool {
+    step == FINAL_READ_STEP || step.ends_with("/final-read")
+}
 
 pub(crate) fn check(
     view: &View<'_>,
     lists: &ListIndex<'_>,
     regs: &RegisterIndex<'_>,
+    final_reads: FinalReads,
     findings: &mut Findings,
 ) {
     let n = view.keys.len();
@@ -47,6 +73,9 @@ pub(crate) fn check(
             continue;
         }
         let k = a.key as usize;
+        if final_reads == FinalReads::Marked && !is_final_read_step(view.op_of(a).step) {
+            continue;
+        }
         let start = view.op_of(a).start_ns;
         let Some(end) = last_ack_end[k] else { continue };
         if start > end && final_read[k].is_none_or(|(s, _)| start > s) {
@@ -76,7 +105,7 @@ pub(crate) fn check(
     if !without_final.is_empty() {
         without_final.sort();
         findings.skipped.push(format!(
-            "lost writes of {} key(s) with no read after their last acknowledged write: {}",
+            "lost writes of {} key(s) with no read marked final after their last acknowledged write: {}",
             without_final.len(),
             short_list(&without_final)
         ));

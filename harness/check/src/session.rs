@@ -15,7 +15,9 @@
 use crate::fxhash::FastMap;
 use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::index::{ListIndex, RegisterIndex};
-use crate::model::{names, ops_evidence, short_list, show_value, Findings};
+use crate::evidence::{ops_evidence, Findings};
+use crate::model::names;
+use crate::text::{short_list, show_value};
 use assay_core::Outcome;
 
 #[derive(Default)]

@@ -2,7 +2,7 @@
 //! verdict so a failure reads "p99(read) < 20ms — observed 31.2ms".
 
 use crate::expectations::OpCounts;
-use assay_core::threshold::{Metric, Threshold};
+use assay_core::threshold::{FaultFigure, Metric, Threshold};
 use assay_core::{LatencyHistograms, OpKind, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -16,6 +16,16 @@ pub struct ThresholdResult {
     pub observed: Option<f64>,
     pub observed_display: String,
     pub passed: bool,
+}
+
+/// The fault figures a scenario's history gave (see `judge::faults`): `None` fields were
+/// not measurable (no final read, no history), which fails a threshold on them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FaultFigures {
+    pub lost: Option<u64>,
+    pub unexpected: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub longest_unavailable_ns: Option<f64>,
 }
 
 pub fn format_ns(ns: f64) -> String {
@@ -36,6 +46,7 @@ pub fn evaluate_thresholds(
     latencies: &LatencyHistograms,
     counts: &BTreeMap<OpKind, OpCounts>,
     elapsed: Duration,
+    faults: &FaultFigures,
 ) -> Vec<ThresholdResult> {
     let select = |op: Option<OpKind>| -> OpCounts {
         counts
@@ -81,6 +92,25 @@ pub fn evaluate_thresholds(
                         (Some(r), format!("{r:.1}/s"))
                     }
                 }
+                Metric::Fault { figure } => {
+                    let count = match figure {
+                        FaultFigure::Lost => faults.lost,
+                        FaultFigure::Unexpected => faults.unexpected,
+                        FaultFigure::Duplicated => faults.duplicated,
+                        FaultFigure::Unavailable => None,
+                    };
+                    match (figure, count, faults.longest_unavailable_ns) {
+                        (FaultFigure::Unavailable, _, Some(ns)) => (Some(ns), format_ns(ns)),
+                        (FaultFigure::Unavailable, _, None) => {
+                            (None, "no history to measure it on".to_string())
+                        }
+                        (_, Some(n), _) => (Some(n as f64), n.to_string()),
+                        (_, None, _) => (
+                            None,
+                            "not measured: the history has no final read".to_string(),
+                        ),
+                    }
+                }
             };
             ThresholdResult {
                 threshold: t.source.clone(),
@@ -120,7 +150,13 @@ mod tests {
         .iter()
         .map(|s| Threshold::parse(s).unwrap())
         .collect();
-        let r = evaluate_thresholds(&ts, &lat, &counts, Duration::from_secs(1));
+        let r = evaluate_thresholds(
+            &ts,
+            &lat,
+            &counts,
+            Duration::from_secs(1),
+            &FaultFigures::default(),
+        );
         assert!(!r[0].passed);
         assert_eq!(r[0].observed_display, "99.02ms");
         assert!(r[1].passed);

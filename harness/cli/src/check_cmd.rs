@@ -4,7 +4,9 @@
 //! nothing unverified passes), 2 the history could not be read.
 
 use crate::{error_line, EXIT_CANNOT_RUN, EXIT_FAIL, EXIT_PASS};
-use assay_check::{check_history, edn, parse_history_text, Model};
+use assay_check::edn::DataModel;
+use assay_check::input::parse_history_text_as;
+use assay_check::{check_history_with, edn, CheckOptions, FinalReads, Model};
 use std::path::PathBuf;
 
 /// Version of `assay check --json` output.
@@ -13,11 +15,24 @@ const CHECK_JSON_VERSION: u32 = 1;
 #[derive(clap::Args)]
 pub struct CheckArgs {
     /// A history file: `history.jsonl` from `assay run`, or a Jepsen EDN history.
-    history: PathBuf,
-    /// linearizable, strict-serializable, serializable, snapshot-isolation,
-    /// read-committed or session.
+    /// Not needed with `--model list`.
+    history: Option<PathBuf>,
+    /// A consistency model by its Elle name or Adya alias (read-uncommitted,
+    /// read-committed, cursor-stability, monotonic-atomic-view, repeatable-read,
+    /// update-atomic, consistent-view, snapshot-isolation, serializable,
+    /// strong-session-snapshot-isolation, strong-snapshot-isolation,
+    /// strong-session-serializable, strict-serializable, linearizable, session);
+    /// `kv` (Porcupine's key-value model: get / put / append) or `cas-register`
+    /// (Knossos' / etcd's: read / write / cas) check linearizability per key with EDN
+    /// ops read under that data model (otherwise it is detected from the ops);
+    /// `list` prints every model with the anomalies it forbids.
     #[arg(long)]
     model: String,
+    /// Judge lost writes against the last read of each key that began after every
+    /// acknowledged write (for imported histories that end with such reads); by default
+    /// only reads marked final (Assay's final-read phase, EDN `:final? true`) count.
+    #[arg(long)]
+    last_read_is_final: bool,
     /// Print the verdicts as versioned JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -27,22 +42,35 @@ pub struct CheckArgs {
 }
 
 pub fn check_command(args: CheckArgs) -> u8 {
-    let model: Model = match args.model.parse() {
+    if args.model.trim() == "list" {
+        print!("{}", assay_check::model_table());
+        return EXIT_PASS;
+    }
+    let (model, data) = match args.model.trim() {
+        "kv" | "key-value" => (Ok(Model::Linearizable), DataModel::KeyValue),
+        "cas-register" => (Ok(Model::Linearizable), DataModel::CasRegister),
+        m => (m.parse::<Model>(), DataModel::Detect),
+    };
+    let model: Model = match model {
         Ok(m) => m,
         Err(e) => {
             error_line(format!("--model: {e}"));
             return EXIT_CANNOT_RUN;
         }
     };
-    let path = args.history.display().to_string();
-    let text = match std::fs::read_to_string(&args.history) {
+    let Some(history) = &args.history else {
+        error_line("give a history file: `assay check FILE --model M` (or `--model list`)");
+        return EXIT_CANNOT_RUN;
+    };
+    let path = history.display().to_string();
+    let text = match std::fs::read_to_string(history) {
         Ok(t) => t,
         Err(e) => {
             error_line(format!("{path}: cannot read: {e}; give a history.jsonl from `assay run` or a Jepsen EDN file"));
             return EXIT_CANNOT_RUN;
         }
     };
-    let sections = match parse_history_text(&text) {
+    let sections = match parse_history_text_as(&text, data) {
         Ok(s) if !s.is_empty() => s,
         Ok(_) => {
             error_line(format!("{path}: the history is empty"));
@@ -63,9 +91,13 @@ pub fn check_command(args: CheckArgs) -> u8 {
             return EXIT_CANNOT_RUN;
         }
     }
+    let mut opts = CheckOptions::new(model);
+    if args.last_read_is_final {
+        opts.final_reads = FinalReads::LastRead;
+    }
     let verdicts: Vec<_> = sections
         .iter()
-        .map(|s| (s, check_history(&s.events, model)))
+        .map(|s| (s, check_history_with(&s.events, &opts)))
         .collect();
     if args.json {
         let json = serde_json::json!({
@@ -83,6 +115,15 @@ pub fn check_command(args: CheckArgs) -> u8 {
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     } else {
+        match data {
+            DataModel::KeyValue => {
+                println!("data model: key-value (Porcupine: get / put / append), checked per key")
+            }
+            DataModel::CasRegister => println!(
+                "data model: cas-register (Knossos / etcd: read / write / cas), checked per key"
+            ),
+            DataModel::Detect => {}
+        }
         for (s, v) in &verdicts {
             if !s.target.is_empty() || !s.scenario.is_empty() {
                 println!("== {} / {}", s.target, s.scenario);

@@ -1,4 +1,5 @@
-//! Loading scenario files: expanding directories, reading, parsing with located errors.
+//! Loading scenario files: expanding directories, reading, parsing with located errors
+//! (native steps checked against every driver's table of checks).
 
 use crate::{error_line, EXIT_CANNOT_RUN, EXIT_PASS};
 use assay_core::isolation::{is_isolation_test, IsolationTest};
@@ -10,6 +11,8 @@ pub struct LoadedScenario {
     pub path: PathBuf,
     pub scenario: Scenario,
     pub sha256: String,
+    /// The file's text, kept in the run record so the run can be judged again.
+    pub source: String,
 }
 
 /// A Hermitage-style isolation test: SQL sessions in a fixed interleaving.
@@ -88,11 +91,13 @@ fn load(path: &Path, into: &mut LoadedFiles) -> Result<(), String> {
             test,
         });
     } else {
-        let scenario = Scenario::parse(&text, &label).map_err(|e| e.to_string())?;
+        let scenario = Scenario::parse_with(&text, &label, crate::checks_cmd::REGISTRY)
+            .map_err(|e| e.to_string())?;
         into.scenarios.push(LoadedScenario {
             path: path.to_path_buf(),
             scenario,
             sha256: hex::encode(Sha256::digest(&bytes)),
+            source: text,
         });
     }
     Ok(())

@@ -2,9 +2,12 @@
 //! own module; the work itself is done by the library crates.
 
 mod check_cmd;
+mod checks_cmd;
 mod emulators_cmd;
+mod fault_rig;
 mod faults;
 mod load;
+mod report_cmd;
 mod run;
 mod targets;
 
@@ -29,12 +32,25 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum EmulatorMode {
-    /// Containers when a Docker daemon answers, native processes otherwise.
-    Auto,
-    Native,
-    Containers,
+/// `--emulators auto|native|containers`: the emulators crate's `Mode` as a command-line
+/// value. The modes are defined once, there; this only teaches clap to parse them, so the
+/// emulators crate needs no clap.
+#[derive(Clone, Copy, Debug)]
+pub struct EmulatorMode(pub assay_emulators::Mode);
+
+impl ValueEnum for EmulatorMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        use assay_emulators::Mode;
+        &[
+            EmulatorMode(Mode::Auto),
+            EmulatorMode(Mode::Native),
+            EmulatorMode(Mode::Containers),
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.as_str()).help(self.0.describe()))
+    }
 }
 
 #[derive(Subcommand)]
@@ -53,9 +69,22 @@ enum Command {
         action: emulators_cmd::Action,
     },
     /// List the targets this Assay knows and whether each can run here.
-    Targets,
+    Targets {
+        /// List every family's native checks instead (as `assay checks` does).
+        #[arg(long)]
+        checks: bool,
+    },
+    /// List every driver family's native checks with their parameters and citations.
+    Checks {
+        /// Print versioned JSON instead of the aligned listing.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a recorded history (Assay JSONL or Jepsen EDN) against a consistency model.
     Check(check_cmd::CheckArgs),
+    /// Judge a stored run again and re-render its report files (report.json, summary.md,
+    /// junit.xml, fidelity.md, .hlog) from its record.json and history.jsonl.
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,8 +108,11 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Validate { paths } => load::validate_command(&paths),
-        Command::Targets => targets::targets_command(),
+        Command::Targets { checks: false } => targets::targets_command(),
+        Command::Targets { checks: true } => checks_cmd::checks_command(false),
+        Command::Checks { json } => checks_cmd::checks_command(json),
         Command::Check(args) => check_cmd::check_command(args),
+        Command::Report(args) => report_cmd::report_command(args),
         Command::Run(args) => runtime(usize::from(args.threads)).block_on(run::run_command(args)),
         Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
     };

@@ -8,7 +8,9 @@ mod progress;
 
 use crate::faults::Faults;
 use crate::load::{load_all, LoadedIsolationTest, LoadedScenario};
+use crate::fault_rig::FaultRig;
 use crate::targets::{bring_up, connect, LiveTarget};
+use assay_core::fault::FaultInjector;
 use crate::{error_line, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
 use assay_core::record::{
     EventKind, LoadConfig, Machine, MissingCapability, Phase, RecordKind, RunOptions, RunRecord,
@@ -66,6 +68,8 @@ struct Knobs {
     drain_grace: Duration,
     workers: usize,
     faults: Vec<String>,
+    /// How a fault schedule's restart starts a fresh stand-in.
+    start: assay_emulators::StartOptions,
 }
 
 /// The run's timeline, appended to from concurrent bring-ups.
@@ -194,6 +198,11 @@ pub async fn run_command(args: RunArgs) -> u8 {
         drain_grace,
         workers: args.workers,
         faults: args.faults.clone(),
+        start: assay_emulators::StartOptions {
+            run_dir: run_dir.clone(),
+            mode: args.emulators.into(),
+            workspace_root: workspace_root(),
+        },
     };
     let mut targets = Vec::new();
     let mut histories: Vec<(String, String, Vec<HistoryEvent>)> = Vec::new();
@@ -217,13 +226,15 @@ pub async fn run_command(args: RunArgs) -> u8 {
         };
         target.endpoint = Some(live.endpoint.display_safe());
         target.backend_version = live.version.clone();
+        let mut live = Some(live);
         for (j, loaded) in scenarios.iter().enumerate() {
+            let Some(up) = live.as_ref() else { break };
             if abort.is_aborted() {
                 break;
             }
             let namespace = format!("assay_{short_id}_{i}_{j}");
             let (record, history) =
-                run_one(&live, loaded, namespace, &knobs, &abort, &timeline).await;
+                run_one(up, loaded, namespace, &knobs, &abort, &timeline).await;
             status(&format!(
                 "{}: {} finished: {} ops in {:.1} s",
                 spec.name,
@@ -232,16 +243,33 @@ pub async fn run_command(args: RunArgs) -> u8 {
                 record.elapsed_ns as f64 / 1e9
             ));
             histories.push((spec.name.clone(), record.name.clone(), history));
+            let broken = !record.faults.is_empty();
             target.scenarios.push(record);
+            // A fault schedule may have killed, emptied or promoted the stand-in: the next
+            // scenario gets a fresh one.
+            if broken && j + 1 < scenarios.len() && !abort.is_aborted() {
+                if let Some(l) = live.take() {
+                    l.stop().await;
+                }
+                timeline.push(TimelineEvent::now(EventKind::BackendStopped).target(&spec.name));
+                let backend = spec.local.expect("only local targets resolve in this version");
+                match bring_up(spec, backend, args.emulators, &run_dir, &faults).await {
+                    Ok(l) => live = Some(l),
+                    Err(e) => target.start_error = Some(format!("restarting after a fault scenario: {e}")),
+                }
+                timeline.push(TimelineEvent::now(EventKind::BackendReady).target(&spec.name));
+            }
         }
-        if !isolation_tests.is_empty() && !abort.is_aborted() {
-            target
-                .scenarios
-                .push(run_isolation(&live, &isolation_tests, &knobs, &timeline).await);
-            status(&format!("{}: isolation suite finished", spec.name));
+        if let Some(live) = live {
+            if !isolation_tests.is_empty() && !abort.is_aborted() {
+                target
+                    .scenarios
+                    .push(run_isolation(&live, &isolation_tests, &knobs, &timeline).await);
+                status(&format!("{}: isolation suite finished", spec.name));
+            }
+            live.stop().await;
+            timeline.push(TimelineEvent::now(EventKind::BackendStopped).target(&spec.name));
         }
-        live.stop().await;
-        timeline.push(TimelineEvent::now(EventKind::BackendStopped).target(&spec.name));
         targets.push(target);
     }
     if let Some(reason) = abort.reason().filter(|r| r.starts_with("interrupted")) {
@@ -395,12 +423,27 @@ async fn run_one(
             .scenario(&scenario.name)
             .phase(phase)
     };
+    let rig = if scenario.faults.is_empty() && scenario.replication.is_none() {
+        None
+    } else {
+        match FaultRig::start(live, scenario, knobs.start.clone()).await {
+            Ok(r) => Some(Arc::new(r)),
+            Err(reason) => {
+                record.status = ScenarioStatus::Unsupported {
+                    reason: format!("unsupported: {reason}"),
+                    missing: Vec::new(),
+                };
+                return (record, Vec::new());
+            }
+        }
+    };
     timeline.push(phase(EventKind::PhaseStarted, Phase::Connect));
     let config = DriverConfig {
         namespace,
         op_timeout: knobs.op_timeout,
     };
-    let driver = match connect(&live.endpoint, config, scenario.isolation).await {
+    let endpoint = rig.as_ref().map_or(&live.endpoint, |r| r.endpoint());
+    let driver = match connect(endpoint, config, scenario.isolation).await {
         Ok(d) => d,
         Err(e) => {
             record.status = ScenarioStatus::NotRun {
@@ -410,6 +453,9 @@ async fn run_one(
         }
     };
     record.notes = driver.notes();
+    if let Some(r) = rig.as_ref().and_then(|r| r.replication.clone()) {
+        record.notes.push(r);
+    }
     if let Err(missing) = driver
         .capabilities()
         .require(&scenario.required_capabilities())
@@ -439,7 +485,7 @@ async fn run_one(
         return (record, Vec::new());
     }
     let live_stats = Arc::new(LiveStats::new());
-    let opts = EngineOptions {
+    let mut opts = EngineOptions {
         op_timeout: knobs.op_timeout,
         health: Some(live.health_probe()),
         seed: knobs.seed,
@@ -448,6 +494,13 @@ async fn run_one(
         workers: knobs.workers,
         ..EngineOptions::default()
     };
+    if let Some(r) = &rig {
+        // Under a fault schedule failures are the point: the run goes on through them.
+        r.use_driver(driver.clone(), &scenario.tables);
+        opts.health = None;
+        opts.max_consecutive_connection_errors = u32::MAX;
+        opts.faults = Some(r.clone() as Arc<dyn FaultInjector>);
+    }
     let progress = scenario.workload.as_ref().map(|_| {
         progress::Progress::start(format!("{}: {}", live.spec.name, scenario.name), live_stats)
     });
@@ -459,6 +512,23 @@ async fn run_one(
     timeline.push(phase(EventKind::PhaseStarted, Phase::Teardown));
     let teardown_error = teardown(driver.as_ref()).await;
     timeline.push(phase(EventKind::PhaseFinished, Phase::Teardown));
+    if let Some(r) = rig.and_then(|r| Arc::try_unwrap(r).ok()) {
+        r.finish().await;
+    }
+    for f in &run.faults {
+        let mut e = TimelineEvent::now(EventKind::Fault)
+            .target(&live.spec.name)
+            .scenario(&scenario.name)
+            .detail(format!(
+                "{} ({}): {}{}",
+                f.action.as_str(),
+                f.fault,
+                if f.ok { "" } else { "not done: " },
+                f.detail
+            ));
+        e.unix_ms = f.unix_ms;
+        timeline.push(e);
+    }
     let history = record_run(&mut record, run);
     if let (ScenarioStatus::Ran { teardown_error: t, .. }, Some(e)) =
         (&mut record.status, teardown_error)

@@ -13,11 +13,7 @@ use std::sync::{Arc, Mutex};
 
 impl From<EmulatorMode> for Mode {
     fn from(m: EmulatorMode) -> Mode {
-        match m {
-            EmulatorMode::Auto => Mode::Auto,
-            EmulatorMode::Native => Mode::Native,
-            EmulatorMode::Containers => Mode::Containers,
-        }
+        m.0
     }
 }
 
@@ -53,6 +49,15 @@ impl LiveTarget {
                     })
                 })
             }
+        }
+    }
+
+    /// The stand-in this run started (`None` for one left up by `assay emulators up`,
+    /// which faults must not touch).
+    pub fn started_emulator(&self) -> Option<Arc<Mutex<Emulator>>> {
+        match &self.backend {
+            LiveBackend::Started(emu) => Some(emu.clone()),
+            LiveBackend::Reused(_) => None,
         }
     }
 

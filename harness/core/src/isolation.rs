@@ -14,6 +14,7 @@
 //! statements from finished ones); this module turns what it observed into a verdict with
 //! evidence, and a difference from the expected verdict into a failed cell.
 
+pub use crate::isolation_level::IsolationLevel;
 use crate::scenario::{from_toml, line_col, ScenarioError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,55 +45,6 @@ pub fn is_isolation_test(src: &str) -> bool {
     }
 }
 
-/// SQL transaction isolation levels, weakest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationLevel {
-    ReadUncommitted,
-    ReadCommitted,
-    RepeatableRead,
-    Serializable,
-}
-
-impl IsolationLevel {
-    pub const ALL: [IsolationLevel; 4] = [
-        IsolationLevel::ReadUncommitted,
-        IsolationLevel::ReadCommitted,
-        IsolationLevel::RepeatableRead,
-        IsolationLevel::Serializable,
-    ];
-
-    /// The name in files and reports, e.g. `repeatable_read`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IsolationLevel::ReadUncommitted => "read_uncommitted",
-            IsolationLevel::ReadCommitted => "read_committed",
-            IsolationLevel::RepeatableRead => "repeatable_read",
-            IsolationLevel::Serializable => "serializable",
-        }
-    }
-
-    /// The SQL spelling, for `BEGIN ISOLATION LEVEL …` / `SET TRANSACTION ISOLATION LEVEL …`.
-    pub fn sql(self) -> &'static str {
-        match self {
-            IsolationLevel::ReadUncommitted => "READ UNCOMMITTED",
-            IsolationLevel::ReadCommitted => "READ COMMITTED",
-            IsolationLevel::RepeatableRead => "REPEATABLE READ",
-            IsolationLevel::Serializable => "SERIALIZABLE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<IsolationLevel> {
-        IsolationLevel::ALL.into_iter().find(|l| l.as_str() == s)
-    }
-}
-
-impl fmt::Display for IsolationLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Whether the anomaly happened in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,7 +69,7 @@ impl fmt::Display for AnomalyVerdict {
 }
 
 /// How a test's conditions combine into "the anomaly occurs".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Combine {
     /// Every condition holds (`occurs_if_all`).
@@ -142,7 +94,7 @@ pub enum StepOutcome {
 }
 
 /// One statement of one session, in the test's global order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolationStep {
     /// 1-based session number (T1, T2, …).
     pub session: u32,
@@ -154,14 +106,14 @@ pub struct IsolationStep {
 }
 
 /// A read after every session has ended, on a fresh connection outside any test transaction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AfterRead {
     pub id: String,
     pub sql: String,
 }
 
 /// One condition on what a statement observed; it holds when every given part does.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
     /// A step's or after-read's id.
     pub step: String,
@@ -200,7 +152,7 @@ pub fn format_rows(rows: &[Vec<String>]) -> String {
 }
 
 /// A parsed, validated isolation test.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolationTest {
     /// The label given to `parse` (normally the file path).
     pub file: String,
@@ -221,14 +173,14 @@ pub struct IsolationTest {
 }
 
 /// What a driver saw of one statement.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     /// It waited on another session's lock at some point.
     pub blocked: bool,
     pub result: ObservedResult,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObservedResult {
     /// Finished; the rows as text (NULL as `NULL`), empty for statements without rows.
@@ -268,7 +220,7 @@ pub fn is_conflict_sqlstate(sqlstate: &str) -> bool {
 }
 
 /// One condition and whether it held, for the evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConditionEvidence {
     pub condition: String,
     pub held: bool,
@@ -334,7 +286,7 @@ fn condition_holds(c: &Condition, o: &Observation) -> bool {
 // ---- the matrix a suite produces ----
 
 /// What one test × level run found.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CellResult {
     Verdict {
@@ -348,7 +300,7 @@ pub enum CellResult {
 }
 
 /// One statement as run, for the evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepEvidence {
     /// 1-based position in the test's order; after-reads continue the numbering.
     pub index: usize,
@@ -389,13 +341,13 @@ impl fmt::Display for StepEvidence {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolationEvidence {
     pub steps: Vec<StepEvidence>,
     pub conditions: Vec<ConditionEvidence>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolationCell {
     pub level: IsolationLevel,
     pub result: CellResult,
@@ -427,7 +379,7 @@ impl IsolationCell {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolationRow {
     pub anomaly: String,
     pub title: String,
@@ -438,7 +390,7 @@ pub struct IsolationRow {
 /// Isolation level × anomaly → prevented / occurs, compared with the documented matrix of
 /// `profile`. `Display` renders it as an aligned table followed by the evidence of every
 /// cell that differs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolationMatrix {
     /// Whose documented verdicts the cells are compared with (`postgres`, …).
     pub profile: String,

@@ -5,12 +5,17 @@
 //! choice (the `Driver` trait is runtime-agnostic). Every other crate depends on it;
 //! it depends on none of them.
 
+pub mod capability;
 pub mod driver;
+mod endpoint_address;
+pub mod fault;
 pub mod history;
 pub mod isolation;
+pub mod isolation_level;
 pub mod metrics;
 pub mod native;
 pub mod op;
+pub mod record;
 pub mod scenario;
 pub mod target;
 pub mod threshold;
@@ -18,9 +23,13 @@ pub mod threshold;
 pub use driver::{Capabilities, Capability, Driver, DriverConfig, DriverError, DriverErrorKind};
 pub use history::{HistoryEvent, HistoryLine};
 pub use metrics::LatencyHistograms;
-pub use native::{Measurement, NativeOutcome, NativeStep, NativeVerdict};
+pub use native::{
+    CheckSpec, FamilyChecks, Measurement, NativeOutcome, NativeParams, NativeSpecError, NativeStep,
+    NativeVerdict, ParamKind, ParamSpec,
+};
 pub use op::{
     Consistency, ErrorClass, Op, OpError, OpKind, OpMeta, OpResult, OpValue, Outcome, Record,
 };
+pub use record::{RecordKind, RunRecord, ScenarioRecord, ScenarioStatus};
 pub use scenario::{Scenario, ScenarioError, ScenarioKind};
 pub use target::{Endpoint, Family, LocalBackend, Secret, TargetSpec};

@@ -184,6 +184,25 @@ pub struct ScenarioRecord {
     /// The isolation suite: each level × test, observed beside the documented behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationMatrix>,
+    /// Every fault the schedule started or ended, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultEvent>,
+}
+
+/// One action of the fault schedule as it was carried out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultEvent {
+    /// Wall clock, milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+    /// Since the scenario's run started (the history's clock).
+    pub at_ns: u64,
+    /// What was done: the fault's kind, or its undo (`start`, `resume`, `heal`).
+    pub action: crate::scenario::FaultKind,
+    /// The scheduled fault it belongs to, e.g. `partition for 2s`.
+    pub fault: String,
+    /// Whether it was done; `detail` says what happened or why not.
+    pub ok: bool,
+    pub detail: String,
 }
 
 impl ScenarioRecord {
@@ -216,6 +235,7 @@ impl ScenarioRecord {
             workload: None,
             native: Vec::new(),
             isolation: None,
+            faults: Vec::new(),
         }
     }
 
@@ -448,6 +468,8 @@ pub enum EventKind {
     BackendStopped,
     PhaseStarted,
     PhaseFinished,
+    /// A fault of the schedule started or ended (`detail` says which and how it went).
+    Fault,
     Interrupted,
 }
 

@@ -208,6 +208,43 @@ impl Endpoint {
             Endpoint::Mysql { url } => format!("mysql {}", redact_url(url.expose())),
         }
     }
+
+    /// The endpoint for the private state file of `assay emulators up` (mode 0600), and
+    /// only for it: the `Serialize` form with every secret in the clear, so a later
+    /// invocation can reconnect. Reports and logs use `Serialize` (secrets as `***`) or
+    /// [`Endpoint::display_safe`]; `Deserialize` reads both files back.
+    pub fn to_state_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut value = serde_json::to_value(self)?;
+        if let serde_json::Value::Object(fields) = &mut value {
+            for (name, secret) in self.secret_fields() {
+                let plain = secret.map_or(serde_json::Value::Null, |s| {
+                    serde_json::Value::String(s.expose().to_string())
+                });
+                fields.insert(name.to_string(), plain);
+            }
+        }
+        Ok(value)
+    }
+
+    /// Every `Secret` field of this variant by its serde name (`None`: not set).
+    fn secret_fields(&self) -> Vec<(&'static str, Option<&Secret>)> {
+        match self {
+            Endpoint::Dynamodb {
+                access_key_id,
+                secret_access_key,
+                ..
+            } => vec![
+                ("access_key_id", access_key_id.as_ref()),
+                ("secret_access_key", secret_access_key.as_ref()),
+            ],
+            Endpoint::Spanner { .. } => Vec::new(),
+            Endpoint::Cosmos { key, .. } => vec![("key", Some(key))],
+            Endpoint::Postgres { url, replica_url } => {
+                vec![("url", Some(url)), ("replica_url", replica_url.as_ref())]
+            }
+            Endpoint::Mysql { url } => vec![("url", Some(url))],
+        }
+    }
 }
 
 /// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
@@ -289,6 +326,67 @@ mod tests {
             "mysql mysql://assay:***@127.0.0.1:3306/assay"
         );
         assert_eq!(ep.family(), Family::Mysql);
+    }
+
+    /// One endpoint of every family, every secret set (a new `Secret` field must be
+    /// added here, and then fails `state_json_…` until `secret_fields` knows it).
+    fn every_family() -> Vec<Endpoint> {
+        vec![
+            Endpoint::Dynamodb {
+                url: Some("http://127.0.0.1:5000".into()),
+                region: "us-east-1".into(),
+                access_key_id: Some(Secret::new("hunter2-id")),
+                secret_access_key: Some(Secret::new("hunter2-key")),
+            },
+            Endpoint::Spanner {
+                emulator_host: Some("127.0.0.1:9010".into()),
+                project: "p".into(),
+                instance: "i".into(),
+                database: "d".into(),
+            },
+            Endpoint::Cosmos {
+                url: "https://127.0.0.1:8081/".into(),
+                key: Secret::new("hunter2-cosmos"),
+                emulator: true,
+            },
+            Endpoint::Postgres {
+                url: Secret::new("postgres://assay:hunter2@127.0.0.1:5432/assay"),
+                replica_url: Some(Secret::new("postgres://assay:hunter2@127.0.0.1:5433/assay")),
+            },
+            Endpoint::Mysql {
+                url: Secret::new("mysql://assay:hunter2@127.0.0.1:3306/assay"),
+            },
+        ]
+    }
+
+    #[test]
+    fn report_serialisation_of_every_endpoint_hides_secrets() {
+        for ep in every_family() {
+            // What a report or a log embeds: the `Serialize` form.
+            let json = serde_json::to_string(&ep).unwrap();
+            assert!(!json.contains("hunter2"), "{json}");
+            let value = serde_json::to_value(&ep).unwrap();
+            for (name, secret) in ep.secret_fields() {
+                assert!(secret.is_some(), "{name} unset in the sample");
+                assert_eq!(value[name], "***", "{json}");
+            }
+        }
+    }
+
+    #[test]
+    fn state_json_exposes_every_secret_and_reads_back() {
+        for ep in every_family() {
+            let state = ep.to_state_json().unwrap();
+            let text = state.to_string();
+            assert!(
+                !text.contains("***"),
+                "a secret field is missing from secret_fields: {text}"
+            );
+            let back: Endpoint = serde_json::from_value(state).unwrap();
+            assert_eq!(back, ep);
+            // Writing the state file changes nothing about the report form.
+            assert!(!serde_json::to_string(&back).unwrap().contains("hunter2"));
+        }
     }
 
     #[test]

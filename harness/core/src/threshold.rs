@@ -15,6 +15,23 @@ pub enum Metric {
     ErrorRate { op: Option<OpKind> },
     /// Completed ops per second.
     Throughput { op: Option<OpKind> },
+    /// A fault figure: a count from the set account (`lost`, `unexpected`,
+    /// `duplicated`) or the longest unavailability window (`unavailable`, a duration).
+    Fault { figure: FaultFigure },
+}
+
+/// What a failover scenario promises, counted by the judge from its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultFigure {
+    /// Acknowledged writes missing from the final read.
+    Lost,
+    /// Present in the final read although never acknowledged as attempted or failed.
+    Unexpected,
+    /// Present more than once.
+    Duplicated,
+    /// The longest time any client could not get an op through.
+    Unavailable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -27,6 +44,8 @@ pub enum Comparison {
     Gt,
     #[serde(rename = ">=")]
     Ge,
+    #[serde(rename = "==")]
+    Eq,
 }
 
 impl Comparison {
@@ -36,6 +55,7 @@ impl Comparison {
             Comparison::Le => observed <= limit,
             Comparison::Gt => observed > limit,
             Comparison::Ge => observed >= limit,
+            Comparison::Eq => observed == limit,
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -44,6 +64,7 @@ impl Comparison {
             Comparison::Le => "<=",
             Comparison::Gt => ">",
             Comparison::Ge => ">=",
+            Comparison::Eq => "==",
         }
     }
 }
@@ -64,20 +85,23 @@ impl fmt::Display for Threshold {
     }
 }
 
-const HELP: &str = "write it as `p99(read) < 20ms`, `error_rate < 0.1%` or `throughput > 5000/s`";
+const HELP: &str = "write it as `p99(read) < 20ms`, `error_rate < 0.1%`, `throughput > 5000/s`, `lost == 0` or `unavailable < 30s`";
 
 impl Threshold {
     pub fn parse(src: &str) -> Result<Threshold, String> {
         let s = src.trim();
-        let (pos, comparison, width) = ["<=", ">=", "<", ">"]
+        let (pos, comparison, width) = ["<=", ">=", "==", "<", ">", "="]
             .iter()
             .find_map(|c| s.find(c).map(|p| (p, *c, c.len())))
-            .ok_or_else(|| format!("threshold `{src}` has no comparison (<, <=, >, >=); {HELP}"))?;
+            .ok_or_else(|| {
+                format!("threshold `{src}` has no comparison (<, <=, >, >=, ==); {HELP}")
+            })?;
         let comparison = match comparison {
             "<" => Comparison::Lt,
             "<=" => Comparison::Le,
             ">" => Comparison::Gt,
-            _ => Comparison::Ge,
+            ">=" => Comparison::Ge,
+            _ => Comparison::Eq,
         };
         let lhs = s[..pos].trim();
         let rhs = s[pos + width..].trim();
@@ -100,6 +124,14 @@ impl Threshold {
         let metric = match name {
             "error_rate" => Metric::ErrorRate { op },
             "throughput" => Metric::Throughput { op },
+            "lost" | "unexpected" | "duplicated" | "unavailable" if op.is_none() => Metric::Fault {
+                figure: match name {
+                    "lost" => FaultFigure::Lost,
+                    "unexpected" => FaultFigure::Unexpected,
+                    "duplicated" => FaultFigure::Duplicated,
+                    _ => FaultFigure::Unavailable,
+                },
+            },
             "max" => Metric::Latency {
                 percentile: 100.0,
                 op,
@@ -119,12 +151,15 @@ impl Threshold {
             }
             other => {
                 return Err(format!(
-                    "threshold `{src}`: unknown metric `{other}` (known: pNN, max, error_rate, throughput); {HELP}"
+                    "threshold `{src}`: unknown metric `{other}` (known: pNN, max, error_rate, throughput, lost, unexpected, duplicated, unavailable); {HELP}"
                 ))
             }
         };
         let limit = match metric {
-            Metric::Latency { .. } => parse_duration_ns(rhs).ok_or_else(|| {
+            Metric::Fault {
+                figure: FaultFigure::Unavailable,
+            }
+            | Metric::Latency { .. } => parse_duration_ns(rhs).ok_or_else(|| {
                 format!("threshold `{src}`: `{rhs}` is not a duration like 20ms, 1.5s or 500us")
             })?,
             Metric::ErrorRate { .. } => parse_rate(rhs).ok_or_else(|| {
@@ -136,6 +171,10 @@ impl Threshold {
                 .trim()
                 .parse::<f64>()
                 .map_err(|_| format!("threshold `{src}`: `{rhs}` is not a rate like 5000/s"))?,
+            Metric::Fault { .. } => rhs
+                .parse::<u64>()
+                .map(|n| n as f64)
+                .map_err(|_| format!("threshold `{src}`: `{rhs}` is not a count like 0"))?,
         };
         Ok(Threshold {
             source: s.to_string(),
@@ -176,6 +215,26 @@ fn parse_rate(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_fault_figures_as_counts_and_unavailability_as_a_duration() {
+        let t = Threshold::parse("lost == 0").unwrap();
+        assert_eq!(
+            (t.metric.clone(), t.comparison, t.limit),
+            (
+                Metric::Fault {
+                    figure: FaultFigure::Lost
+                },
+                Comparison::Eq,
+                0.0
+            )
+        );
+        assert_eq!(Threshold::parse("duplicated = 0").unwrap().comparison, Comparison::Eq);
+        let t = Threshold::parse("unavailable < 30s").unwrap();
+        assert_eq!(t.limit, 30e9);
+        assert!(Threshold::parse("lost == none").unwrap_err().contains("count"));
+        assert!(Threshold::parse("lost(read) == 0").unwrap_err().contains("unknown metric"));
+    }
 
     #[test]
     fn parses_the_three_metric_families() {

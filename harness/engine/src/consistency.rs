@@ -91,8 +91,8 @@ async fn final_reads(shared: &Arc<Shared>, w: &ConsistencyWorkload) -> ClientRec
             consistency: Consistency::Strong,
         };
         let op = match w.kind {
-            ConsistencyWorkloadKind::ListAppend => Op::Txn { ops: vec![read] },
-            ConsistencyWorkloadKind::Register => read,
+            ConsistencyWorkloadKind::ListAppend if w.max_txn_ops > 1 => Op::Txn { ops: vec![read] },
+            _ => read,
         };
         for attempt in 0..FINAL_READ_TRIES {
             if shared.abort.is_aborted() {
@@ -170,8 +170,13 @@ impl<'a> ConsistencyGenerator<'a> {
                             }
                         }
                     })
-                    .collect();
-                Op::Txn { ops }
+                    .collect::<Vec<Op>>();
+                if self.w.max_txn_ops == 1 {
+                    // A bare op: backends without transactions run it too.
+                    ops.into_iter().next().unwrap_or(Op::Txn { ops: Vec::new() })
+                } else {
+                    Op::Txn { ops }
+                }
             }
             ConsistencyWorkloadKind::Register => {
                 let (k, key) = self.key(rng);

@@ -8,19 +8,23 @@
 //! (Ctrl-C) or a backend that stopped answering — and says why.
 
 pub mod consistency;
+mod faults;
 pub mod generate;
 mod live;
 pub mod memory;
 pub mod null;
+mod observed;
+pub mod proxy;
 mod recorder;
 mod run;
 pub mod schedule;
+mod shared;
 mod workload;
 
 pub use live::{LiveSnapshot, LiveStats};
 pub use null::NullDriver;
+pub use observed::record_run;
 pub use recorder::ClientRecorder;
-pub use run::{
-    run_scenario, AbortSignal, EngineOptions, HealthProbe, NativeStepRun, PhaseStats, ScenarioRun,
-};
+pub use run::{run_scenario, NativeStepRun, ScenarioRun};
+pub use shared::{AbortSignal, EngineOptions, HealthProbe, PhaseStats};
 pub use workload::{WorkloadStats, LATE_AFTER};

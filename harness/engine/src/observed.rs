@@ -64,6 +64,7 @@ pub fn record_run(record: &mut ScenarioRecord, run: ScenarioRun) -> Vec<HistoryE
         }
     }
     record.native = run.native.iter().map(native_observation).collect();
+    record.faults = run.faults;
     match run.workload {
         Some(w) => {
             for (kind, r) in &w.request_units {

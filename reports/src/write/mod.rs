@@ -350,6 +350,34 @@ fn summary(report: &RunReport) -> String {
                 }
                 md.push('\n');
             }
+            if let Some(a) = &s.availability {
+                let _ = writeln!(
+                    md,
+                    "Availability: {} unavailability window(s), longest {:.1} ms; inside them {} op(s) failed and {} were left indeterminate.\n",
+                    a.windows.len(),
+                    a.longest_ms,
+                    a.failed,
+                    a.indeterminate
+                );
+            }
+            if let Some(a) = &s.set_account {
+                let _ = writeln!(
+                    md,
+                    "Writes against the final read ({} key(s) read, {} not): {} ok, {} lost, {} recovered (maybe-applied, present), {} maybe-applied and absent, {} unexpected, {} duplicated, {} stale.\n",
+                    a.keys_read,
+                    a.keys_unread,
+                    a.ok,
+                    a.lost.len(),
+                    a.recovered,
+                    a.maybe_missing,
+                    a.unexpected.len(),
+                    a.duplicated.len(),
+                    a.stale.len()
+                );
+                for (key, element) in a.lost.iter().take(10) {
+                    let _ = writeln!(md, "- lost: `{key}` element {element}");
+                }
+            }
             for th in &s.thresholds {
                 let _ = writeln!(
                     md,

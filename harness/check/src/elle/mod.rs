@@ -1,33 +1,39 @@
 //! Elle-style checking of transactions over list-append keys (and rw-register keys):
 //! infers write-write, write-read and read-write (anti-)dependencies between
-//! transactions, then reports G0, G1a, G1b, G1c, G-single and G2 (plus their
-//! `-realtime` variants when checking strict serializability), internal inconsistency,
-//! duplicate and phantom elements, and reads that no single order explains.
+//! transactions, then reports every cycle class Elle names (G0, G1c, G-single,
+//! G-nonadjacent, G2-item, with `-process` and `-realtime` variants when the model
+//! orders transactions by client or real time; see `cycles`), and the non-cycle
+//! anomalies: G1a, G1b, internal, dirty-update, duplicate and phantom elements,
+//! incompatible-order, lost-update, future-read.
 //!
-//! Lists: a key's version order is its longest read; every other read must be a prefix
-//! of it. Element `e` at position `i` gives ww from the appender of `e` to the appender
-//! of the element at `i+1`; a read ending at `e` gives wr from `e`'s appender; a read of
-//! length `n` gives rw to the appender of element `n`. Appends must be unique per key.
+//! Lists (Elle's version-order inference): a key's version order is its longest read;
+//! every other read must be a prefix of it. Element `e` at position `i` gives ww from the
+//! appender of `e` to the appender of the element at `i+1`; a read ending at `e` gives
+//! wr from `e`'s appender; a read of length `n` gives rw to the appender of element `n`.
+//! Committed appends no read observed come after the longest version: ww from its last
+//! appender to each, and rw from every read of the whole longest version (the empty one
+//! included) to each; their order among themselves stays unknown. An indeterminate
+//! append is committed when a read observed it and otherwise treated as never applied
+//! (placing it last is always possible). Appends must be unique per key.
 //! Registers in transactions: wr from the (unique) writer of the value read; ww and rw
 //! only when reads carry record versions (Assay's do, Jepsen's do not) and nothing
 //! deletes the key. A single op outside a transaction is a one-op transaction; each op
 //! of a batch (not atomic) is its own.
 
-use crate::fxhash::FastSet;
-use crate::graph::{kind_of, Graph, Search, RT, RW, WR, WW};
+mod cycles;
+
+use crate::evidence::{ops_evidence, Findings};
+use crate::fxhash::{FastMap, FastSet};
+use crate::graph::{Graph, PR, RT, RW, WR, WW};
 use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::index::{ListIndex, RegisterIndex};
-use crate::model::{
-    evidence_op, names, ops_evidence, show_list, show_value, CycleEdge, Evidence, Findings,
-};
-use crate::thresholds::format_ns;
+use crate::model::{names, Evidence, Model};
+use crate::text::{show_list, show_value};
 use assay_core::{Op, Outcome};
 use std::ops::Range;
 
 /// Edge visits allowed to the cycle search before it stops with an inconclusive note.
 pub const DEFAULT_CYCLE_WORK: u64 = 200_000_000;
-/// Anti-dependency edges tried per component when looking for a G-single cycle.
-const MAX_RW_TRIES: usize = 64;
 
 /// The transactions of a history: an op, or one op of a batch.
 pub(crate) struct Units {
@@ -73,6 +79,8 @@ struct Ctx<'a, 'v> {
     lists: &'a ListIndex<'v>,
     regs: &'a RegisterIndex<'v>,
     units: Units,
+    /// Per key id: ok appends that no read observed, by access.
+    unobserved: Vec<Vec<u32>>,
 }
 
 impl Ctx<'_, '_> {
@@ -85,7 +93,7 @@ impl Ctx<'_, '_> {
         match self.view.key_kind[k as usize] {
             KeyKind::List => true,
             KeyKind::Register => self.view.key_in_txn[k as usize],
-            KeyKind::Other => false,
+            KeyKind::Other | KeyKind::Kv => false,
         }
     }
 
@@ -132,27 +140,63 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// Runs the transactional checks; `realtime` adds real-time order (strict
-/// serializability).
+/// Runs the transactional checks; the model says whether process order (strong
+/// session models) and real-time order (strict serializability and stronger) count.
 pub(crate) fn check(
     view: &View<'_>,
     lists: &ListIndex<'_>,
     regs: &RegisterIndex<'_>,
-    realtime: bool,
+    model: Model,
     findings: &mut Findings,
     max_work: u64,
 ) {
+    let (realtime, process) = (model.realtime(), model.process());
+    let units = Units::build(view);
+    // Committed: ok, or indeterminate with a write some read observed.
+    let mut committed = vec![false; units.len()];
+    for (ai, a) in view.accesses.iter().enumerate() {
+        let u = units.of_access[ai] as usize;
+        match (&a.effect, a.outcome) {
+            (_, Outcome::Ok) => committed[u] = true,
+            (Effect::Append(e), Outcome::Indeterminate) => {
+                committed[u] |= lists.pos.contains_key(&(a.key, *e));
+            }
+            (eff, Outcome::Indeterminate) => {
+                if let Some(Some(v)) = eff.written_value() {
+                    committed[u] |= regs.is_read(a.key, v);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut unobserved = vec![Vec::new(); view.keys.len()];
+    for (ai, a) in view.accesses.iter().enumerate() {
+        if let Effect::Append(e) = &a.effect {
+            if committed[units.of_access[ai] as usize]
+                && a.outcome != Outcome::Fail
+                && view.key_kind[a.key as usize] == KeyKind::List
+                && !lists.pos.contains_key(&(a.key, *e))
+                && lists.writer_of(a.key, *e).is_some()
+            {
+                unobserved[a.key as usize].push(ai as u32);
+            }
+        }
+    }
     let ctx = Ctx {
         view,
         lists,
         regs,
-        units: Units::build(view),
+        units,
+        unobserved,
     };
     element_checks(&ctx, findings);
     order_checks(&ctx, findings);
     let mut edges = Vec::new();
     let in_graph = unit_pass(&ctx, findings, &mut edges);
     ww_edges(&ctx, &mut edges);
+    if process {
+        process_edges(&ctx, &in_graph, &mut edges);
+    }
     if realtime {
         realtime_edges(&ctx, &in_graph, &mut edges);
     }
@@ -169,7 +213,13 @@ pub(crate) fn check(
     let graph = Graph::build(ctx.units.len(), edges);
     findings.checked.push(format!(
         "transactions: {n_txns} over {list_keys} list key(s) and {reg_keys} register key(s) in transactions{}",
-        if realtime { ", with real-time order" } else { "" }
+        if realtime {
+            ", with process and real-time order"
+        } else if process {
+            ", with process order"
+        } else {
+            ""
+        }
     ));
     if lists.repeated_appends > 0 {
         findings.skipped.push(format!(
@@ -185,10 +235,58 @@ pub(crate) fn check(
     if !unversioned.is_empty() {
         findings.skipped.push(format!(
             "ww/rw dependencies of register key(s) whose reads carry no version or that are deleted: {}",
-            crate::model::short_list(&unversioned)
+            crate::text::short_list(&unversioned)
         ));
     }
-    cycles(&ctx, &graph, realtime, findings, max_work);
+    let mut levels = vec![cycles::Level {
+        extra: 0,
+        exists: names::PL3_CYCLE_EXISTS,
+        what: "",
+    }];
+    if process {
+        levels.push(cycles::Level {
+            extra: PR,
+            exists: names::SESSION_CYCLE_EXISTS,
+            what: " with process order",
+        });
+    }
+    if realtime {
+        levels.push(cycles::Level {
+            extra: PR | RT,
+            exists: names::PLSS_CYCLE_EXISTS,
+            what: " with real-time order",
+        });
+    }
+    cycles::cycles(&ctx, &graph, &levels, findings, max_work);
+}
+
+/// Each client's order: an edge from the ok units of its previous op to every unit of
+/// its next (a batch's units are concurrent with each other).
+fn process_edges(ctx: &Ctx<'_, '_>, in_graph: &[bool], edges: &mut Vec<(u32, u32, u8)>) {
+    // Per client: (op of the units in `current`, its ok units, the ok units before it).
+    let mut state: FastMap<u32, (u32, Vec<u32>, Vec<u32>)> = FastMap::default();
+    for u in 0..ctx.units.len() as u32 {
+        if !in_graph[u as usize] {
+            continue;
+        }
+        let op = ctx.units.op[u as usize];
+        let client = ctx.view.ops[op as usize].client;
+        let st = state
+            .entry(client)
+            .or_insert_with(|| (op, Vec::new(), Vec::new()));
+        if st.0 != op {
+            if !st.1.is_empty() {
+                st.2 = std::mem::take(&mut st.1);
+            }
+            st.0 = op;
+        }
+        for &p in &st.2 {
+            edges.push((p, u, PR));
+        }
+        if ctx.unit_outcome(u) == Outcome::Ok && ctx.view.ops[op as usize].completed() {
+            st.1.push(u);
+        }
+    }
 }
 
 /// G1a, phantom and duplicate elements, checked once per position of each key's order
@@ -235,6 +333,28 @@ fn element_checks(ctx: &Ctx<'_, '_>, findings: &mut Findings) {
     for (k, order) in lists.order.iter().enumerate() {
         if let Some(reader) = lists.longest_reader[k] {
             check_list(k as u32, order, reader, findings);
+        }
+        // A committed append after a failed one: built on a version that never was.
+        let k32 = k as u32;
+        if let Some(fi) = order.iter().position(|e| {
+            !lists.writer.contains_key(&(k32, *e)) && lists.failed.contains_key(&(k32, *e))
+        }) {
+            let later = order[fi + 1..]
+                .iter()
+                .find_map(|e| lists.writer_of(k32, *e).map(|w| (*e, w)));
+            if let Some((e, wa)) = later {
+                let fa = lists.failed[&(k32, order[fi])];
+                findings.add(names::DIRTY_UPDATE, || {
+                    (
+                        format!(
+                            "T2 appended {e} to key {:?} after element {}, which T1 appended in a transaction that failed",
+                            ctx.key(k32),
+                            order[fi]
+                        ),
+                        ctx.unit_evidence(&[ctx.unit_of(fa), ctx.unit_of(wa)]),
+                    )
+                });
+            }
         }
     }
     let mut odd: Vec<u32> = lists.incompatible.iter().copied().collect();
@@ -304,8 +424,8 @@ fn order_checks(ctx: &Ctx<'_, '_>, findings: &mut Findings) {
 
 /// Per unit: internal consistency, G1b, and the wr / rw edges of its reads. Returns
 /// which units take part in the dependency graph.
-fn unit_pass(
-    ctx: &Ctx<'_, '_>,
+fn unit_pass<'v>(
+    ctx: &Ctx<'_, 'v>,
     findings: &mut Findings,
     edges: &mut Vec<(u32, u32, u8)>,
 ) -> Vec<bool> {
@@ -319,9 +439,45 @@ fn unit_pass(
         own_since: Vec<i64>,
         reg: Option<Option<&'v str>>,
         internal_bad: bool,
+        /// The version the unit's first read of the key saw, before any write of its own.
+        first_read: Option<ReadVersion<'v>>,
+        wrote: bool,
+        wrote_after_read: bool,
     }
-    let mut state: Vec<KeyState<'_>> = Vec::new();
+    // (key, version read) → the first committed unit that read it and then wrote the key.
+    let mut read_then_wrote: FastMap<(u32, ReadVersion<'v>), (u32, bool)> = FastMap::default();
+    let mut state: Vec<KeyState<'v>> = Vec::new();
+    let mut flush = |u: u32, state: &[KeyState<'v>], findings: &mut Findings| {
+        for s in state {
+            let (Some(v), true) = (s.first_read, s.wrote_after_read) else {
+                continue;
+            };
+            match read_then_wrote.get_mut(&(s.key, v)) {
+                None => {
+                    read_then_wrote.insert((s.key, v), (u, false));
+                }
+                Some((first, reported)) if !*reported => {
+                    *reported = true;
+                    let first = *first;
+                    findings.add(names::LOST_UPDATE, || {
+                        (
+                            format!(
+                                "T1 and T2 both read key {:?} at the same version ({}) and then both wrote it: one update is lost",
+                                ctx.key(s.key),
+                                v.show()
+                            ),
+                            ctx.unit_evidence(&[first, u]),
+                        )
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    };
     for u in 0..ctx.units.len() as u32 {
+        if u > 0 {
+            flush(u - 1, &state, findings);
+        }
         let outcome = ctx.unit_outcome(u);
         let range = ctx.units.range[u as usize].clone();
         state.clear();
@@ -346,6 +502,9 @@ fn unit_pass(
                         own_since: Vec::new(),
                         reg: None,
                         internal_bad: false,
+                        first_read: None,
+                        wrote: false,
+                        wrote_after_read: false,
                     });
                     state.len() - 1
                 }
@@ -353,9 +512,16 @@ fn unit_pass(
             let s = &mut state[si];
             let is_list = view.key_kind[k as usize] == KeyKind::List;
             match &a.effect {
-                Effect::Append(e) => s.own_since.push(*e),
+                Effect::Append(e) => {
+                    s.own_since.push(*e);
+                    s.wrote = true;
+                    s.wrote_after_read |= s.first_read.is_some();
+                }
                 Effect::Read(obs) if is_list => {
                     let Some(l) = obs.list() else { continue };
+                    if !s.wrote && s.first_read.is_none() {
+                        s.first_read = Some(ReadVersion::List(l.len()));
+                    }
                     let consistent = match s.list_read {
                         Some(p) => {
                             l.len() == p.len() + s.own_since.len()
@@ -399,6 +565,9 @@ fn unit_pass(
                         _ => None,
                     };
                     let Some(seen) = seen else { continue };
+                    if !s.wrote && s.first_read.is_none() {
+                        s.first_read = Some(ReadVersion::Register(seen));
+                    }
                     match s.reg {
                         Some(expected) if expected != seen => {
                             if !s.internal_bad {
@@ -417,19 +586,41 @@ fn unit_pass(
                             }
                         }
                         Some(_) => {}
-                        None => register_read_edges(ctx, findings, edges, u, k, obs),
+                        None => register_read_edges(ctx, findings, edges, u, ai, k, obs),
                     }
                     s.reg = Some(seen);
                 }
                 e => {
                     if let Some(v) = e.written_value() {
                         s.reg = Some(v);
+                        s.wrote = true;
+                        s.wrote_after_read |= s.first_read.is_some();
                     }
                 }
             }
         }
     }
+    if !ctx.units.op.is_empty() {
+        flush(ctx.units.len() as u32 - 1, &state, findings);
+    }
     in_graph
+}
+
+/// The version a read saw: a list's length (its prefix of the key's order) or a
+/// register's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ReadVersion<'v> {
+    List(usize),
+    Register(Option<&'v str>),
+}
+
+impl ReadVersion<'_> {
+    fn show(&self) -> String {
+        match self {
+            ReadVersion::List(n) => format!("the first {n} element(s)"),
+            ReadVersion::Register(v) => show_value(*v),
+        }
+    }
 }
 
 fn list_read_edges(
@@ -474,6 +665,32 @@ fn list_read_edges(
                 edges.push((u, w, RW));
             }
         }
+    } else {
+        for &wa in &ctx.unobserved[k as usize] {
+            let w = ctx.unit_of(wa);
+            if w != u {
+                edges.push((u, w, RW));
+            }
+        }
+    }
+    if ctx.later_write_in_unit(ai, k) {
+        let future = l.iter().find(|&&e| {
+            ctx.lists
+                .writer_of(k, e)
+                .is_some_and(|wa| wa > ai && ctx.unit_of(wa) == u)
+        });
+        if let Some(&e) = future {
+            findings.add(names::FUTURE_READ, || {
+                (
+                    format!(
+                        "T1 read key {:?} = {}, holding {e}, which T1 itself appends later",
+                        ctx.key(k),
+                        show_list(l)
+                    ),
+                    ctx.unit_evidence(&[u]),
+                )
+            });
+        }
     }
 }
 
@@ -482,6 +699,7 @@ fn register_read_edges(
     findings: &mut Findings,
     edges: &mut Vec<(u32, u32, u8)>,
     u: u32,
+    ai: u32,
     k: u32,
     obs: &Observed<'_>,
 ) {
@@ -493,6 +711,18 @@ fn register_read_edges(
     if let Some(v) = value {
         if let Some(wa) = ctx.regs.writer_of(k, v) {
             let w = ctx.unit_of(wa);
+            if w == u && wa > ai {
+                findings.add(names::FUTURE_READ, || {
+                    (
+                        format!(
+                            "T1 read {} on key {:?}, which T1 itself writes later",
+                            show_value(Some(v)),
+                            ctx.key(k)
+                        ),
+                        ctx.unit_evidence(&[u]),
+                    )
+                });
+            }
             if w != u {
                 edges.push((w, u, WR));
                 if ctx.later_write_in_unit(wa, k) {
@@ -537,6 +767,14 @@ fn ww_edges(ctx: &Ctx<'_, '_>, edges: &mut Vec<(u32, u32, u8)>) {
                 }
             }
             prev = w;
+        }
+        if let Some(p) = prev {
+            for &wa in &ctx.unobserved[k as usize] {
+                let w = ctx.unit_of(wa);
+                if w != p {
+                    edges.push((p, w, WW));
+                }
+            }
         }
     }
     for (k, vs) in ctx.regs.versions.iter().enumerate() {
@@ -594,275 +832,4 @@ fn realtime_edges(ctx: &Ctx<'_, '_>, in_graph: &[bool], edges: &mut Vec<(u32, u3
             frontier.push((u, seq));
         }
     }
-}
-
-fn classify(cycle: &[(u32, u8)]) -> &'static str {
-    let count = |bit: u8| cycle.iter().filter(|(_, k)| *k == bit).count();
-    let (rw, wr, rt) = (count(RW), count(WR), count(RT));
-    match (rw, wr > 0, rt > 0) {
-        (0, false, false) => names::G0,
-        (0, true, false) => names::G1C,
-        (1, _, false) => names::G_SINGLE,
-        (_, _, false) => names::G2,
-        (0, false, true) => names::G0_REALTIME,
-        (0, true, true) => names::G1C_REALTIME,
-        (1, _, true) => names::G_SINGLE_REALTIME,
-        (_, _, true) => names::G2_REALTIME,
-    }
-}
-
-fn explanation(name: &str, cycle: &[(u32, u8)]) -> String {
-    let rw = cycle.iter().filter(|(_, k)| *k == RW).count();
-    let base = match name.trim_end_matches("-realtime") {
-        "G0" => "a cycle of write-write dependencies (dirty write)".to_string(),
-        "G1c" => "a cycle of write-write and write-read dependencies (circular information flow)"
-            .to_string(),
-        "G-single" => "a dependency cycle with exactly one anti-dependency (read skew)".to_string(),
-        _ => format!("a dependency cycle with {rw} anti-dependencies (write skew)"),
-    };
-    if name.ends_with("-realtime") {
-        format!("{base}, given real-time order: a transaction that completed before another began must come before it")
-    } else {
-        base
-    }
-}
-
-/// A cycle from an edge `a → b` of kind `closing` and a path `b … a`.
-fn close(a: u32, closing: u8, path: Vec<(u32, u8)>) -> Vec<(u32, u8)> {
-    let mut cycle = vec![(a, closing)];
-    cycle.extend_from_slice(&path[..path.len() - 1]);
-    cycle
-}
-
-fn report_cycle(ctx: &Ctx<'_, '_>, findings: &mut Findings, cycle: &[(u32, u8)]) {
-    let name = classify(cycle);
-    findings.add(name, || {
-        (explanation(name, cycle), cycle_evidence(ctx, cycle))
-    });
-}
-
-fn cycles(ctx: &Ctx<'_, '_>, g: &Graph, realtime: bool, findings: &mut Findings, max_work: u64) {
-    let mut s = Search::new(g.nodes());
-    s.restrict(None);
-    let all: Vec<u32> = (0..g.nodes() as u32).collect();
-    let base = WW | WR | RW;
-    let mut unfinished = 0usize;
-    let comps = s.sccs(g, &all, base);
-    for comp in &comps {
-        if s.work > max_work {
-            unfinished += 1;
-            continue;
-        }
-        // G0 within ww-only sub-components, G1c within ww+wr ones.
-        for (allowed, need) in [(WW, WW), (WW | WR, WR)] {
-            s.restrict(Some(comp));
-            for sub in s.sccs(g, comp, allowed) {
-                s.restrict(Some(&sub));
-                let edge = sub.iter().find_map(|&a| {
-                    g.edges(a)
-                        .find(|&(b, m)| m & need != 0 && s.is_member(b))
-                        .map(|(b, _)| (a, b))
-                });
-                if let Some((a, b)) = edge {
-                    if let Some(p) = s.path(g, b, a, allowed) {
-                        report_cycle(ctx, findings, &close(a, need, p));
-                    }
-                }
-                s.restrict(Some(comp));
-            }
-        }
-        s.restrict(Some(comp));
-        let mut rw_edges = Vec::new();
-        for &a in comp {
-            for (b, m) in g.edges(a) {
-                if m & RW != 0 && m & (WW | WR) == 0 && s.is_member(b) {
-                    rw_edges.push((a, b));
-                }
-            }
-        }
-        let mut single = false;
-        for &(a, b) in rw_edges.iter().take(MAX_RW_TRIES) {
-            if let Some(p) = s.path(g, b, a, WW | WR) {
-                report_cycle(ctx, findings, &close(a, RW, p));
-                single = true;
-                break;
-            }
-        }
-        if !single {
-            if let Some(&(a, b)) = rw_edges.first() {
-                if let Some(p) = s.path(g, b, a, base) {
-                    report_cycle(ctx, findings, &close(a, RW, p));
-                }
-            }
-        }
-    }
-    if realtime {
-        s.restrict(None);
-        for comp in s.sccs(g, &all, base | RT) {
-            if s.work > max_work {
-                unfinished += 1;
-                continue;
-            }
-            s.restrict(Some(&comp));
-            let edge = comp.iter().find_map(|&a| {
-                g.edges(a)
-                    .find(|&(b, m)| m == RT && s.is_member(b))
-                    .map(|(b, _)| (a, b))
-            });
-            if let Some((a, b)) = edge {
-                if let Some(p) = s.path(g, b, a, base | RT) {
-                    report_cycle(ctx, findings, &close(a, RT, p));
-                }
-            }
-        }
-    }
-    if unfinished > 0 {
-        findings.inconclusive.push(format!(
-            "cycle search stopped after {} edge visits; {unfinished} dependency component(s) were not searched",
-            s.work
-        ));
-    }
-}
-
-fn cycle_evidence(ctx: &Ctx<'_, '_>, cycle: &[(u32, u8)]) -> Evidence {
-    let labels: Vec<String> = (0..cycle.len()).map(|i| format!("T{}", i + 1)).collect();
-    let mut ev = Evidence::default();
-    for (i, &(u, _)) in cycle.iter().enumerate() {
-        ev.ops.push(evidence_op(
-            ctx.view,
-            ctx.units.op[u as usize] as usize,
-            labels[i].clone(),
-        ));
-    }
-    for (i, &(u, bit)) in cycle.iter().enumerate() {
-        let j = (i + 1) % cycle.len();
-        ev.cycle.push(CycleEdge {
-            from: i,
-            to: j,
-            kind: kind_of(bit),
-            why: explain_edge(ctx, u, cycle[j].0, bit, &labels[i], &labels[j]),
-        });
-    }
-    ev
-}
-
-/// Why `a → b` of kind `bit` exists, in words, found again from the accesses.
-fn explain_edge(ctx: &Ctx<'_, '_>, a: u32, b: u32, bit: u8, la: &str, lb: &str) -> String {
-    let view = ctx.view;
-    let accesses = |u: u32| {
-        let r = ctx.units.range[u as usize].clone();
-        r.map(move |ai| (ai, &view.accesses[ai as usize]))
-    };
-    let writer_unit_list = |k: u32, e: i64| ctx.lists.writer_of(k, e).map(|w| ctx.unit_of(w));
-    let writer_unit_reg = |k: u32, v: &str| ctx.regs.writer_of(k, v).map(|w| ctx.unit_of(w));
-    match bit {
-        WW => {
-            for (_, x) in accesses(a) {
-                let k = x.key;
-                match &x.effect {
-                    Effect::Append(e) => {
-                        let Some(&p) = ctx.lists.pos.get(&(k, *e)) else {
-                            continue;
-                        };
-                        if let Some(&next) = ctx.lists.order[k as usize].get(p as usize + 1) {
-                            if writer_unit_list(k, next) == Some(b) {
-                                return format!(
-                                    "{lb} appended {next} right after {la}'s {e} on key {:?}",
-                                    ctx.key(k)
-                                );
-                            }
-                        }
-                    }
-                    eff => {
-                        let Some(Some(v)) = eff.written_value() else {
-                            continue;
-                        };
-                        let Some(ver) = ctx.regs.version_of(k, v) else {
-                            continue;
-                        };
-                        if let Some((nver, Some(nv))) = ctx.regs.next_version(k, ver) {
-                            if writer_unit_reg(k, nv) == Some(b) {
-                                return format!(
-                                    "{lb}'s write of {nv:?} (ver {nver}) came right after {la}'s {v:?} (ver {ver}) on key {:?}",
-                                    ctx.key(k)
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        WR | RW => {
-            let (reader, writer) = if bit == WR { (b, a) } else { (a, b) };
-            let (lr, lw) = if bit == WR { (lb, la) } else { (la, lb) };
-            for (ai, x) in accesses(reader) {
-                let k = x.key;
-                let Effect::Read(obs) = &x.effect else {
-                    continue;
-                };
-                if view.key_kind[k as usize] == KeyKind::List {
-                    let Some(l) = obs.list() else { continue };
-                    let order = ctx.lists.order[k as usize];
-                    let Some(ext) = l.len().checked_sub(ctx.own_appends_before(ai, k)) else {
-                        continue;
-                    };
-                    if bit == WR && ext > 0 && writer_unit_list(k, order[ext - 1]) == Some(writer) {
-                        return format!(
-                            "{lr} read key {:?} = {}, whose element {} {lw} appended",
-                            ctx.key(k),
-                            show_list(&l[..ext]),
-                            order[ext - 1]
-                        );
-                    }
-                    if bit == RW
-                        && ext < order.len()
-                        && writer_unit_list(k, order[ext]) == Some(writer)
-                    {
-                        return format!(
-                            "{lr} read key {:?} = {}; {lw} appended {}, the next element",
-                            ctx.key(k),
-                            show_list(&l[..ext]),
-                            order[ext]
-                        );
-                    }
-                } else {
-                    let (value, version) = match obs {
-                        Observed::Absent => (None, Some(0)),
-                        Observed::Register { value, version } => (*value, *version),
-                        _ => continue,
-                    };
-                    if bit == WR && value.and_then(|v| writer_unit_reg(k, v)) == Some(writer) {
-                        return format!(
-                            "{lr} read {} on key {:?}, written by {lw}",
-                            show_value(value),
-                            ctx.key(k)
-                        );
-                    }
-                    if bit == RW {
-                        if let Some((nver, Some(nv))) =
-                            version.and_then(|v| ctx.regs.next_version(k, v))
-                        {
-                            if writer_unit_reg(k, nv) == Some(writer) {
-                                return format!(
-                                    "{lr} read key {:?} at ver {}; {lw} wrote {nv:?}, the next version seen (ver {nver})",
-                                    ctx.key(k),
-                                    version.unwrap_or(0)
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        _ => {
-            let oa = &view.ops[ctx.units.op[a as usize] as usize];
-            let ob = &view.ops[ctx.units.op[b as usize] as usize];
-            return format!(
-                "{la} completed at {}, before {lb} began at {}",
-                format_ns(oa.end_ns as f64),
-                format_ns(ob.start_ns as f64)
-            );
-        }
-    }
-    format!("{la} {} {lb}", kind_of(bit))
 }

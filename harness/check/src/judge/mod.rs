@@ -4,6 +4,7 @@
 //! run, and the fidelity matrix — each with its evidence. The CLI and the reports only
 //! pass verdicts on.
 
+pub mod faults;
 mod fidelity;
 mod verdict;
 
@@ -11,7 +12,7 @@ pub use fidelity::{FidelityCell, FidelityMatrix, FidelityRow};
 pub use verdict::Verdict;
 
 use crate::expectations::{check_expectations, Expectations, OpCounts, StepVerdict};
-use crate::thresholds::{evaluate_thresholds, ThresholdResult};
+use crate::thresholds::{evaluate_thresholds, FaultFigures, ThresholdResult};
 use crate::ConsistencyVerdict;
 use assay_core::record::{RecordKind, RunRecord, ScenarioRecord, ScenarioStatus};
 use assay_core::{HistoryEvent, LatencyHistograms, OpKind, Outcome, Scenario};
@@ -48,6 +49,10 @@ pub struct ScenarioVerdict {
     pub native: Vec<Verdict>,
     /// Ops whose outcome was not `ok` and not what their step expected.
     pub errors: u64,
+    /// Unavailability windows per client (from the history; empty without one).
+    pub availability: faults::Availability,
+    /// The fate of every appended element against the final read, when there is one.
+    pub set_account: Option<faults::SetAccount>,
     /// The ops and time thresholds and throughput are measured over (the workload's
     /// measured window when there is one, else every op of the steps).
     pub measured_ops: u64,
@@ -64,6 +69,8 @@ impl ScenarioVerdict {
             consistency: Vec::new(),
             native: Vec::new(),
             errors: 0,
+            availability: faults::Availability::default(),
+            set_account: None,
             measured_ops: 0,
             measured: Duration::ZERO,
         }
@@ -185,7 +192,21 @@ fn judge_checks(
         Some(w) => step_errors(scenario, &expectations) + w.errors,
         None => expectations.total().errors,
     };
-    let thresholds = evaluate_thresholds(&scenario.thresholds, &record.latency, &counts, measured);
+    let availability = faults::availability(history);
+    let set_account = faults::set_account(history);
+    let figures = FaultFigures {
+        lost: set_account.as_ref().map(|a| a.lost.len() as u64),
+        unexpected: set_account.as_ref().map(|a| a.unexpected.len() as u64),
+        duplicated: set_account.as_ref().map(|a| a.duplicated.len() as u64),
+        longest_unavailable_ns: (!history.is_empty()).then_some(availability.longest_ms * 1e6),
+    };
+    let thresholds = evaluate_thresholds(
+        &scenario.thresholds,
+        &record.latency,
+        &counts,
+        measured,
+        &figures,
+    );
     let consistency: Vec<ConsistencyVerdict> = scenario
         .checks
         .iter()
@@ -214,6 +235,8 @@ fn judge_checks(
         consistency,
         native,
         errors,
+        availability,
+        set_account,
         measured_ops: counts.values().map(|c| c.ops).sum(),
         measured,
     };

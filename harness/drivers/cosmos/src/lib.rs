@@ -22,6 +22,7 @@
 //!
 //! Backend-specific conformance checks (`native = "cosmos.<check>"`) live in `native/`.
 
+mod connection;
 mod driver;
 mod errors;
 mod layout;
@@ -30,4 +31,5 @@ mod ops;
 mod session;
 
 pub use driver::CosmosDriver;
+pub use native::NATIVE_CHECKS;
 pub use session::SessionTokenCounts;

@@ -6,7 +6,7 @@
 //! the op timeout in `Driver::execute`); each failed attempt is a definite 412/409, so
 //! giving up is a clean `fail` with `ErrorClass::Aborted`.
 
-use crate::driver::{Container, CosmosDriver};
+use crate::connection::{Container, CosmosDriver};
 use crate::errors::{classify, is_local_server_missing_item, status_of, Effect, Failure, Tally};
 use crate::layout::{self, Item, Stored};
 use assay_core::{Consistency, ErrorClass, Op, OpResult, OpValue, Outcome, Record};

@@ -16,6 +16,9 @@ mod native;
 mod ops;
 mod schema;
 
+/// The native checks this driver runs, with their parameters (`assay checks` lists them).
+pub use native::NATIVE_CHECKS;
+
 use assay_core::scenario::TableSpec;
 use assay_core::{
     Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, NativeOutcome,
@@ -242,8 +245,16 @@ impl Driver for DynamodbDriver {
         schema::setup(self, tables).await
     }
 
+    /// Single ops are `ops`', batches and transactions `multi`'s (which runs its parts
+    /// through `ops`): the dispatch sits above both, so they form a one-way pair.
     async fn execute(&self, op: &Op) -> OpResult {
-        ops::execute(self, op).await
+        match op {
+            Op::Batch { ops: parts } => {
+                ops::within_op_timeout(self, "batch", multi::batch(self, parts)).await
+            }
+            Op::Txn { ops: parts } => multi::txn(self, parts).await,
+            single => ops::execute_single(self, single).await,
+        }
     }
 
     async fn native(&self, step: &NativeStep) -> NativeOutcome {

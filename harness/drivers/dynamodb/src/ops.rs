@@ -1,5 +1,5 @@
-//! Executing portable ops as DynamoDB requests: the dispatch, point reads, single-row
-//! mutations and prefix queries (batches and transactions are in `multi`). Every failure
+//! Executing portable ops as DynamoDB requests: point reads, single-row mutations and
+//! prefix queries (batches and transactions are in `multi`; the driver dispatches). Every failure
 //! comes back as an `OpResult`, never a Rust error.
 
 use crate::attempts::AttemptLog;
@@ -7,7 +7,7 @@ use crate::classify::{classify_sdk_error, Failure};
 use crate::item::{
     counter_from_attributes, key_item, record_from_item, Item, Mutation, MutationKind, KEY,
 };
-use crate::{multi, send, DynamodbDriver};
+use crate::{send, DynamodbDriver};
 use assay_core::{Consistency, ErrorClass, Op, OpMeta, OpResult, OpValue, Record};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConsumedCapacity, ReturnConsumedCapacity, ReturnValue,
@@ -16,14 +16,6 @@ use aws_sdk_dynamodb::types::{
 /// A scan page is at most 1 MB, so this is far beyond any table a run makes; it only
 /// keeps a backend that keeps returning a continuation key from looping forever.
 const MAX_SCAN_PAGES: usize = 10_000;
-
-pub(crate) async fn execute(driver: &DynamodbDriver, op: &Op) -> OpResult {
-    match op {
-        Op::Batch { ops } => within_op_timeout(driver, "batch", multi::batch(driver, ops)).await,
-        Op::Txn { ops } => multi::txn(driver, ops).await,
-        single => execute_single(driver, single).await,
-    }
-}
 
 /// Any op but batch and txn.
 pub(crate) async fn execute_single(driver: &DynamodbDriver, op: &Op) -> OpResult {
@@ -52,7 +44,7 @@ pub(crate) async fn execute_single(driver: &DynamodbDriver, op: &Op) -> OpResult
 }
 
 /// Ops made of several requests get one overall bound, like a single request has.
-async fn within_op_timeout(
+pub(crate) async fn within_op_timeout(
     driver: &DynamodbDriver,
     what: &str,
     work: impl std::future::Future<Output = OpResult>,

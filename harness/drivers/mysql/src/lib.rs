@@ -23,6 +23,9 @@ mod naming;
 mod native;
 mod slt;
 
+/// The native checks this driver runs (`mysql.*`, and the same under `sql.*`).
+pub use native::NATIVE_CHECKS;
+
 use assay_core::native::{NativeOutcome, NativeStep};
 use assay_core::scenario::TableSpec;
 use assay_core::{

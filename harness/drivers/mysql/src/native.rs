@@ -4,14 +4,33 @@
 
 use crate::slt::{self, STATEMENT_TIMEOUT};
 use crate::MysqlDriver;
-use assay_core::native::{NativeOutcome, NativeStep};
+use assay_core::native::{FamilyChecks, NativeOutcome, NativeParams, NativeSpecError, NativeStep};
+use assay_sql_common::checks::SLT;
+use assay_sql_common::{sql_check, SqlCheck};
 use std::time::Instant;
 
+/// The `mysql.*` checks: of the shared `sql.*` ones, the `.slt` runner (which this driver
+/// also runs under the `sql` family).
+pub const NATIVE_CHECKS: FamilyChecks = FamilyChecks {
+    family: "mysql",
+    checks: &[SLT],
+};
+
 pub(crate) async fn run(driver: &MysqlDriver, step: &NativeStep) -> NativeOutcome {
-    match (step.family.as_str(), step.check.as_str()) {
-        ("sql" | "mysql", "slt") => native_slt(driver, step).await,
-        _ => NativeOutcome::unsupported(format!(
-            "the mysql driver has no native check `{}` (it has: sql.slt)",
+    let params = match step.params_in(&NATIVE_CHECKS) {
+        Ok(p) => p,
+        Err(e @ NativeSpecError::UnknownCheck { .. }) => {
+            return NativeOutcome::unsupported(format!(
+                "the mysql driver cannot run {}: {e}",
+                step.qualified()
+            ))
+        }
+        Err(e) => return NativeOutcome::error(format!("step `{}`: {e}", step.name)),
+    };
+    match sql_check(params.spec().name) {
+        Some(SqlCheck::Slt) => native_slt(driver, step, &params).await,
+        Some(SqlCheck::ReplicaLag) | None => NativeOutcome::error(format!(
+            "{} is in the table but has no code; this is a bug in the driver",
             step.qualified()
         )),
     }
@@ -19,8 +38,12 @@ pub(crate) async fn run(driver: &MysqlDriver, step: &NativeStep) -> NativeOutcom
 
 /// `params.file`: the `.slt` file, beside the scenario. Pass when every record of the file
 /// passed; deviates with each failing record's location and MySQL's answer otherwise.
-async fn native_slt(driver: &MysqlDriver, step: &NativeStep) -> NativeOutcome {
-    let Some(file) = step.param_path("file") else {
+async fn native_slt(
+    driver: &MysqlDriver,
+    step: &NativeStep,
+    params: &NativeParams<'_>,
+) -> NativeOutcome {
+    let Some(file) = params.path("file") else {
         return NativeOutcome::error(
             "params.file is missing: name the .slt file, e.g. params = { file = \"nulls.slt\" }",
         );
@@ -86,4 +109,16 @@ async fn native_slt(driver: &MysqlDriver, step: &NativeStep) -> NativeOutcome {
         ));
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_check_dispatches() {
+        for spec in NATIVE_CHECKS.checks {
+            assert_eq!(sql_check(spec.name), Some(SqlCheck::Slt), "{}", spec.name);
+        }
+    }
 }

@@ -35,6 +35,10 @@ pub use isolation::{
 };
 pub use lag::{ReplicaLag, ReplicaLagSummary, LAG_TABLE, MAX_LAG_SAMPLES};
 pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
+/// The native checks this driver runs (`postgres.*`, and the same under `sql.*`).
+pub use native::NATIVE_CHECKS;
+/// The shared `sql.*` checks (declared in `assay-sql-common`), which this driver runs.
+pub use assay_sql_common::SQL_CHECKS;
 
 use assay_core::scenario::TableSpec;
 use assay_core::{

@@ -1,42 +1,27 @@
-//! sqllogictest (`.slt`) files on the PostgreSQL wire, through the `sqllogictest` crate's
-//! runner: each file runs in a schema of its own (dropped afterwards) with connections that
-//! return every value as text (NULL as `NULL`, the empty string as `(empty)`), and every
-//! record's failure is collected instead of stopping at the first.
-//!
-//! `skipif postgres` / `onlyif postgres` select records; `statement error (SQLSTATE)`
-//! matches on the server's error code. `system` records are refused: scenario data must not
-//! run shell commands.
+//! sqllogictest (`.slt`) files on the PostgreSQL wire, on the SQL drivers' shared runner
+//! (`assay_sql_common::slt`: the record loop, text results, SQLSTATE matching, `system`
+//! records refused): each file runs in a schema of its own (dropped afterwards), and the
+//! report says per file what ran and what failed. This module holds the PostgreSQL side:
+//! the `postgres` label for `skipif` / `onlyif`, the schema per file, PostgreSQL's column
+//! type names and how its text cells decode.
 
 use crate::classify;
 use assay_core::{DriverError, Endpoint};
-use async_trait::async_trait;
-use futures::TryStreamExt;
+use assay_sql_common::slt::{self as shared, SltConnection, SltDialect, STATEMENT_TIMEOUT};
 use serde::Serialize;
-use sqllogictest::{DBOutput, DefaultColumnType, Record, RecordOutput, Runner};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
-use sqlx::{Column, ConnectOptions, Connection, Either, Executor, Row, TypeInfo, ValueRef};
+use sqllogictest::{DefaultColumnType, Record};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow, Postgres};
+use sqlx::{Column, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use assay_sql_common::slt::SltFailure;
+
 /// The label `skipif` / `onlyif` test against.
 pub const SLT_ENGINE_LABEL: &str = "postgres";
-/// Server-side bound on one statement of an `.slt` file.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Client-side bound on one record (a little past the server's, which normally fires).
-const RECORD_TIMEOUT: Duration = Duration::from_secs(12);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// One record that did not pass.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SltFailure {
-    /// `file:line` of the record.
-    pub location: String,
-    /// What differed or failed (may span lines: expected and actual results).
-    pub message: String,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SltFileResult {
@@ -163,13 +148,13 @@ pub async fn run_slt(endpoint: &Endpoint, files: &[PathBuf]) -> Result<SltReport
 
 async fn connect(options: &PgConnectOptions) -> Result<PgConnection, DriverError> {
     let addr = format!("{}:{}", options.get_host(), options.get_port());
-    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+    match tokio::time::timeout(shared::CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(classify::connect_error(&e, "primary", &addr)),
         Err(_) => Err(classify::connect_timeout_error(
             "primary",
             &addr,
-            CONNECT_TIMEOUT,
+            shared::CONNECT_TIMEOUT,
         )),
     }
 }
@@ -202,11 +187,8 @@ async fn run_file(
         location: label.clone(),
         message,
     };
-    match sqllogictest::parse_file::<DefaultColumnType>(file) {
-        Err(e) => result.failures.push(SltFailure {
-            location: e.location().to_string(),
-            message: format!("cannot parse: {}", e.kind()),
-        }),
+    match shared::parse_file(file) {
+        Err(failure) => result.failures.push(failure),
         Ok(records) => match admin.execute(&*format!("CREATE SCHEMA {schema}")).await {
             Err(e) => result
                 .failures
@@ -237,148 +219,50 @@ async fn run_records(
     let session = options
         .clone()
         .options([("search_path", schema.to_string())]);
-    let mut runner = Runner::new(move || {
+    let make_conn = move || {
         let session = session.clone();
         async move {
-            let conn = tokio::time::timeout(CONNECT_TIMEOUT, session.connect())
-                .await
-                .map_err(|_| {
-                    sqlx::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("connecting took longer than {CONNECT_TIMEOUT:?}"),
-                    ))
-                })??;
-            Ok::<_, sqlx::Error>(PgSlt { conn })
+            let conn = shared::connect_within_timeout(session.connect()).await?;
+            Ok::<_, sqlx::Error>(SltConnection::<PgSlt>::new(conn))
         }
-    });
-    runner.add_label(SLT_ENGINE_LABEL);
-    for record in records {
-        let loc = match &record {
-            Record::Halt { .. } => break,
-            Record::System { loc, .. } => {
-                result.failures.push(SltFailure {
-                    location: loc.to_string(),
-                    message: "`system` records are not run: scenario files must not execute \
-                              shell commands; remove it"
-                        .into(),
-                });
-                continue;
-            }
-            Record::Statement { loc, .. } | Record::Query { loc, .. } => Some(loc.to_string()),
-            _ => None,
-        };
-        let outcome = tokio::time::timeout(RECORD_TIMEOUT, runner.run_async(record)).await;
-        let Some(location) = loc else {
-            if let Ok(Err(e)) = outcome {
-                result.failures.push(SltFailure {
-                    location: e.location().to_string(),
-                    message: e.kind().display(false).to_string(),
-                });
-            }
-            continue;
-        };
-        match outcome {
-            Ok(Ok(RecordOutput::Nothing)) => result.skipped += 1,
-            Ok(Ok(_)) => result.records += 1,
-            Ok(Err(e)) => {
-                result.records += 1;
-                result.failures.push(SltFailure {
-                    location: e.location().to_string(),
-                    message: e.kind().display(false).to_string(),
-                });
-            }
-            Err(_) => {
-                result.records += 1;
-                result.failures.push(SltFailure {
-                    location,
-                    message: format!("no answer within {RECORD_TIMEOUT:?}"),
-                });
-                // The connection may still carry the unanswered statement.
-                break;
-            }
+    };
+    // No deadline of its own: a file ends at its last record or its first unanswered one.
+    let ran = shared::run_records(make_conn, records, None).await;
+    result.records += ran.records;
+    result.skipped += ran.skipped;
+    result.failures.extend(ran.failures);
+}
+
+/// PostgreSQL's side of an `.slt` connection.
+struct PgSlt;
+
+impl SltDialect for PgSlt {
+    type Database = Postgres;
+    const LABEL: &'static str = SLT_ENGINE_LABEL;
+
+    fn column_type(row: &PgRow, i: usize) -> DefaultColumnType {
+        match row.columns()[i].type_info().name() {
+            "INT2" | "INT4" | "INT8" => DefaultColumnType::Integer,
+            "FLOAT4" | "FLOAT8" | "NUMERIC" => DefaultColumnType::FloatingPoint,
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => DefaultColumnType::Text,
+            _ => DefaultColumnType::Any,
         }
     }
-    tokio::time::timeout(Duration::from_secs(5), runner.shutdown_async())
-        .await
-        .unwrap_or(());
-}
 
-/// One `.slt` connection.
-struct PgSlt {
-    conn: PgConnection,
-}
-
-fn column_type(row: &PgRow, i: usize) -> DefaultColumnType {
-    match row.columns()[i].type_info().name() {
-        "INT2" | "INT4" | "INT8" => DefaultColumnType::Integer,
-        "FLOAT4" | "FLOAT8" | "NUMERIC" => DefaultColumnType::FloatingPoint,
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => DefaultColumnType::Text,
-        _ => DefaultColumnType::Any,
-    }
-}
-
-fn cell_text(row: &PgRow, i: usize) -> Result<String, sqlx::Error> {
-    let v = row.try_get_raw(i)?;
-    if v.is_null() {
-        return Ok("NULL".to_string());
-    }
-    let text = v.as_str().map_err(sqlx::Error::Decode)?;
-    Ok(if text.is_empty() {
-        "(empty)".to_string()
-    } else {
-        text.to_string()
-    })
-}
-
-#[async_trait]
-impl sqllogictest::AsyncDB for PgSlt {
-    type Error = sqlx::Error;
-    type ColumnType = DefaultColumnType;
-
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, sqlx::Error> {
-        // A bare `&str` goes over the simple query protocol: values come back as text.
-        let mut stream = self.conn.fetch_many(sql);
-        let mut rows: Vec<Vec<String>> = Vec::new();
-        let mut types: Vec<DefaultColumnType> = Vec::new();
-        let mut affected = 0u64;
-        while let Some(item) = stream.try_next().await? {
-            match item {
-                Either::Left(done) => affected += done.rows_affected(),
-                Either::Right(row) => {
-                    if types.is_empty() {
-                        types = (0..row.len()).map(|i| column_type(&row, i)).collect();
-                    }
-                    rows.push(
-                        (0..row.len())
-                            .map(|i| cell_text(&row, i))
-                            .collect::<Result<_, _>>()?,
-                    );
-                }
-            }
+    fn cell_text(row: &PgRow, i: usize) -> Result<String, sqlx::Error> {
+        let v = row.try_get_raw(i)?;
+        if v.is_null() {
+            return Ok("NULL".to_string());
         }
-        Ok(if rows.is_empty() {
-            DBOutput::StatementComplete(affected)
+        let text = v.as_str().map_err(sqlx::Error::Decode)?;
+        Ok(if text.is_empty() {
+            "(empty)".to_string()
         } else {
-            DBOutput::Rows { types, rows }
+            text.to_string()
         })
     }
 
-    async fn shutdown(&mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.execute("ROLLBACK")).await;
-    }
-
-    fn engine_name(&self) -> &str {
-        SLT_ENGINE_LABEL
-    }
-
-    async fn sleep(dur: Duration) {
-        tokio::time::sleep(dur).await
-    }
-
-    fn error_sql_state(err: &sqlx::Error) -> Option<String> {
-        match err {
-            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-            _ => None,
-        }
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 }

@@ -9,10 +9,14 @@
 //! "spanner.<check>"`) are run by `native`.
 
 mod classify;
+mod connection;
 mod driver;
 mod layout;
 mod native;
+mod objects;
+mod options;
 mod schema;
 mod txn;
 
 pub use driver::{SpannerDriver, CONNECT_TIMEOUT, STALE_READ_BOUND};
+pub use native::NATIVE_CHECKS;

@@ -3,9 +3,10 @@
 //! also dropping what native steps created (`drop_native_objects`).
 
 use crate::classify::{describe, one_line};
-use crate::driver::{SpannerDriver, ADMIN_RPC_TIMEOUT};
+use crate::connection::{SpannerDriver, ADMIN_RPC_TIMEOUT};
 use crate::layout;
-use crate::native::NativeObject;
+use crate::objects::NativeObject;
+use crate::options::{commit_options, no_retry, query_options};
 use assay_core::scenario::TableSpec;
 use assay_core::DriverError;
 use gcloud_gax::grpc::Code;
@@ -21,19 +22,6 @@ const DDL_WAIT: Duration = Duration::from_secs(120);
 
 /// Spanner's limit on table name length.
 const MAX_TABLE_NAME: usize = 128;
-
-pub(crate) fn validate_namespace(ns: &str) -> Result<(), DriverError> {
-    let mut chars = ns.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if first_ok && rest_ok && ns.len() <= 31 {
-        Ok(())
-    } else {
-        Err(DriverError::config(format!(
-            "run namespace `{ns}` must match [a-z][a-z0-9_]{{0,30}}"
-        )))
-    }
-}
 
 /// `<namespace>_<logical>`, or why a scenario's table name cannot be a Spanner table.
 pub(crate) fn physical_table(driver: &SpannerDriver, logical: &str) -> Result<String, String> {
@@ -170,7 +158,7 @@ async fn query_names(
             message
         })?;
         let mut rows = tx
-            .query_with_option(Statement::new(sql), crate::txn::query_options())
+            .query_with_option(Statement::new(sql), query_options())
             .await
             .map_err(|s| describe(&s))?;
         let mut names = Vec::new();
@@ -279,26 +267,35 @@ fn busy(status: &gcloud_gax::grpc::Status) -> bool {
 /// An empty read-write transaction, bounded; its outcome does not matter.
 async fn nudge(driver: &SpannerDriver) {
     let options = gcloud_spanner::client::ReadWriteTransactionOption {
-        begin_options: crate::txn::no_retry(),
-        commit_options: crate::txn::commit_options(),
+        begin_options: no_retry(),
+        commit_options: commit_options(),
         transaction_tag: None,
     };
     let empty = driver.client.read_write_transaction_with_option(
-        |_tx| Box::pin(async { Ok::<(), crate::native::TxError>(()) }),
+        |_tx| Box::pin(async { Ok::<(), NudgeError>(()) }),
         options,
     );
     let _ = tokio::time::timeout(ADMIN_RPC_TIMEOUT, empty).await;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The nudge's body error. It shows the client nothing through `try_as`, so an aborted
+/// nudge is not retried: it is bounded, and its outcome does not matter.
+struct NudgeError;
 
-    #[test]
-    fn namespaces_follow_the_run_id_rule() {
-        assert!(validate_namespace("r1_abc").is_ok());
-        for bad in ["", "1abc", "Abc", "a-b", &"a".repeat(32)] {
-            assert!(validate_namespace(bad).is_err(), "{bad}");
-        }
+impl From<gcloud_gax::grpc::Status> for NudgeError {
+    fn from(_: gcloud_gax::grpc::Status) -> Self {
+        NudgeError
+    }
+}
+
+impl From<gcloud_spanner::session::SessionError> for NudgeError {
+    fn from(_: gcloud_spanner::session::SessionError) -> Self {
+        NudgeError
+    }
+}
+
+impl gcloud_gax::retry::TryAs<gcloud_gax::grpc::Status> for NudgeError {
+    fn try_as(&self) -> Option<&gcloud_gax::grpc::Status> {
+        None
     }
 }

@@ -2,9 +2,9 @@
 //! reads under ConsistentPrefix and stronger) and request charges per operation kind.
 
 use super::{n_of, order, quote, Scratch};
-use crate::driver::with_consistency_level_header;
+use crate::connection::with_consistency_level_header;
 use crate::errors::status_of;
-use assay_core::{NativeOutcome, NativeStep};
+use assay_core::{NativeOutcome, NativeParams};
 use azure_data_cosmos::models::ResponseHeaders;
 use azure_data_cosmos::options::{
     ChangeFeedStartFrom, ItemReadOptions, OperationOptions, ReadConsistencyStrategy,
@@ -42,8 +42,8 @@ fn level_options(level: &'static str, token: Option<&str>) -> ItemReadOptions {
     }
 }
 
-pub(crate) async fn consistency_levels(s: &Scratch, step: &NativeStep) -> NativeOutcome {
-    let rounds = step.param_u64("rounds", 20).clamp(1, 1_000) as i64;
+pub(crate) async fn consistency_levels(s: &Scratch, params: &NativeParams<'_>) -> NativeOutcome {
+    let rounds = params.count("rounds") as i64;
     let c = &s.container;
     let pk = || PartitionKey::from("s1".to_string());
     let mut tokens_returned = 0u64;

@@ -7,7 +7,7 @@
 
 use super::{quote, Scratch};
 use crate::errors::status_of;
-use assay_core::{Measurement, NativeOutcome, NativeStep};
+use assay_core::{Measurement, NativeOutcome, NativeParams};
 use azure_data_cosmos::feed::ChangeFeedPageIterator;
 use azure_data_cosmos::models::ChangeFeedItem;
 use azure_data_cosmos::options::{ChangeFeedOptions, ChangeFeedStartFrom};
@@ -58,13 +58,13 @@ struct Shape {
     writes: u64,
 }
 
-pub(crate) async fn change_feed(s: &Scratch, step: &NativeStep) -> NativeOutcome {
+pub(crate) async fn change_feed(s: &Scratch, params: &NativeParams<'_>) -> NativeOutcome {
     let shape = Shape {
-        clients: step.param_u64("clients", 4).clamp(1, 32),
-        partition_keys: step.param_u64("partition_keys", 4).clamp(1, 64),
-        writes: step.param_u64("writes_per_client", 12).clamp(1, 1_000),
+        clients: params.count("clients"),
+        partition_keys: params.count("partition_keys"),
+        writes: params.count("writes_per_client"),
     };
-    let poll_for = Duration::from_secs(step.param_u64("poll_seconds", 10).clamp(1, 600));
+    let poll_for = Duration::from_secs(params.count("poll_seconds"));
     let c = &s.container;
 
     // Phase 1: write, then read everything from the beginning.

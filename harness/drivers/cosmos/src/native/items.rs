@@ -4,7 +4,7 @@
 
 use super::{n_of, order, quote, Scratch, PARTITION_KEY_PATH};
 use crate::errors::status_of;
-use assay_core::{NativeOutcome, NativeStep};
+use assay_core::{NativeOutcome, NativeParams};
 use azure_core::http::Etag;
 use azure_data_cosmos::clients::ContainerClient;
 use azure_data_cosmos::models::ContainerProperties;
@@ -301,9 +301,9 @@ pub(crate) async fn create_conflict(s: &Scratch) -> NativeOutcome {
     }
 }
 
-pub(crate) async fn etag_cas_counter(s: &Scratch, step: &NativeStep) -> NativeOutcome {
-    let clients = step.param_u64("clients", 8).clamp(1, 64);
-    let increments = step.param_u64("increments", 50).clamp(1, 10_000);
+pub(crate) async fn etag_cas_counter(s: &Scratch, params: &NativeParams<'_>) -> NativeOutcome {
+    let clients = params.count("clients");
+    let increments = params.count("increments");
     let c = &s.container;
     let pk = || PartitionKey::from("counter".to_string());
     if let Err(e) = c

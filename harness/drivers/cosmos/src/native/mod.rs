@@ -12,17 +12,19 @@
 //! observed line ends with the fidelity of the verdict (verified locally, or only
 //! verifiable against real Cosmos DB).
 
+mod checks;
 mod consistency;
 mod feed;
 mod items;
 
-use crate::driver::{bounded, CosmosDriver};
+use crate::connection::{bounded, CosmosDriver};
 use crate::errors::status_of;
-use assay_core::{NativeOutcome, NativeStep, NativeVerdict};
+use assay_core::{NativeOutcome, NativeSpecError, NativeStep, NativeVerdict};
 use azure_data_cosmos::clients::ContainerClient;
 use azure_data_cosmos::models::ContainerProperties;
 use azure_data_cosmos::options::{CreateContainerOptions, CreateDatabaseOptions};
 use azure_data_cosmos::CosmosError;
+use checks::Which;
 use std::time::{Duration, Instant};
 
 /// The partition key path every check's container uses.
@@ -33,18 +35,7 @@ const SCRATCH_SETUP: Duration = Duration::from_secs(30);
 /// Upper bound on dropping it again.
 const SCRATCH_DROP: Duration = Duration::from_secs(30);
 
-/// The checks this driver knows, for the unsupported message.
-const CHECKS: &[&str] = &[
-    "container_partition_key",
-    "item_crud",
-    "create_conflict",
-    "etag_cas_counter",
-    "parameterised_query",
-    "transactional_batch",
-    "change_feed",
-    "consistency_levels",
-    "request_charge",
-];
+pub use checks::NATIVE_CHECKS;
 
 /// A check's scratch container.
 pub(crate) struct Scratch {
@@ -61,13 +52,21 @@ impl Scratch {
 }
 
 pub(crate) async fn run(driver: &CosmosDriver, step: &NativeStep) -> NativeOutcome {
-    if !CHECKS.contains(&step.check.as_str()) {
-        return NativeOutcome::unsupported(format!(
-            "the cosmos driver has no native check `{}` (known: {})",
-            step.check,
-            CHECKS.join(", ")
+    // Scenario validation refused unknown checks and bad params already; a step built
+    // another way is refused here, by the same table.
+    let params = match step.params_in(&NATIVE_CHECKS) {
+        Ok(p) => p,
+        Err(e @ NativeSpecError::UnknownCheck { .. }) => {
+            return NativeOutcome::unsupported(format!("the cosmos driver cannot run it: {e}"))
+        }
+        Err(e) => return NativeOutcome::error(format!("step `{}`: {e}", step.name)),
+    };
+    let Some(which) = checks::which(params.spec().name) else {
+        return NativeOutcome::error(format!(
+            "cosmos.{} is in the table but has no code; this is a bug in the driver",
+            step.check
         ));
-    }
+    };
     let started = Instant::now();
     let deadline = started + step.timeout;
     let database = driver
@@ -86,17 +85,16 @@ pub(crate) async fn run(driver: &CosmosDriver, step: &NativeStep) -> NativeOutco
         deadline,
     };
     let body = async {
-        match step.check.as_str() {
-            "container_partition_key" => items::container_partition_key(&scratch).await,
-            "item_crud" => items::item_crud(&scratch).await,
-            "create_conflict" => items::create_conflict(&scratch).await,
-            "etag_cas_counter" => items::etag_cas_counter(&scratch, step).await,
-            "parameterised_query" => items::parameterised_query(&scratch).await,
-            "transactional_batch" => items::transactional_batch(&scratch).await,
-            "change_feed" => feed::change_feed(&scratch, step).await,
-            "consistency_levels" => consistency::consistency_levels(&scratch, step).await,
-            "request_charge" => consistency::request_charge(&scratch).await,
-            other => NativeOutcome::unsupported(format!("no native check `{other}`")),
+        match which {
+            Which::ContainerPartitionKey => items::container_partition_key(&scratch).await,
+            Which::ItemCrud => items::item_crud(&scratch).await,
+            Which::CreateConflict => items::create_conflict(&scratch).await,
+            Which::EtagCasCounter => items::etag_cas_counter(&scratch, &params).await,
+            Which::ParameterisedQuery => items::parameterised_query(&scratch).await,
+            Which::TransactionalBatch => items::transactional_batch(&scratch).await,
+            Which::ChangeFeed => feed::change_feed(&scratch, &params).await,
+            Which::ConsistencyLevels => consistency::consistency_levels(&scratch, &params).await,
+            Which::RequestCharge => consistency::request_charge(&scratch).await,
         }
     };
     let outcome = match tokio::time::timeout(scratch.left(), body).await {

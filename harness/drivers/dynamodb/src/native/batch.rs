@@ -218,7 +218,7 @@ async fn over_limit(
 }
 
 pub(crate) async fn batch_limits(check: &Check<'_>) -> CheckResult {
-    let api = match check.step.param_str("api", "BatchWriteItem") {
+    let api = match check.params.text("api").unwrap_or_default() {
         "BatchWriteItem" => Api::Write,
         "BatchGetItem" => Api::Get,
         other => {

@@ -70,11 +70,8 @@ async fn writer(check: &Check<'_>, table: &str, increments: u64) -> Tally {
 }
 
 pub(crate) async fn atomic_counter(check: &Check<'_>) -> CheckResult {
-    let clients = check.step.param_u64("clients", 16).clamp(1, 256);
-    let increments = check
-        .step
-        .param_u64("increments", 1_000)
-        .clamp(1, 1_000_000);
+    let clients = check.params.count("clients");
+    let increments = check.params.count("increments");
     let table = check
         .create_table("counter", &TableDef::hash_only("pk"))
         .await?;

@@ -94,8 +94,8 @@ fn attribute_names(item: &Item) -> BTreeSet<&str> {
 }
 
 pub(crate) async fn gsi_query(check: &Check<'_>) -> CheckResult {
-    let count = check.step.param_u64("items", 20).clamp(2, 1_000);
-    let max_wait = Duration::from_millis(check.step.param_u64("max_wait_ms", 10_000));
+    let count = check.params.count("items");
+    let max_wait = Duration::from_millis(check.params.count("max_wait_ms"));
     let mut def = TableDef::hash_only("pk");
     def.indexes = vec![
         index(BY_G, ProjectionType::All),
@@ -234,9 +234,9 @@ pub(crate) async fn gsi_query(check: &Check<'_>) -> CheckResult {
 }
 
 pub(crate) async fn propagation_lag(check: &Check<'_>) -> CheckResult {
-    let samples = check.step.param_u64("samples", 50).clamp(1, 10_000);
-    let max_wait = Duration::from_millis(check.step.param_u64("max_wait_ms", 10_000));
-    let interval = Duration::from_millis(check.step.param_u64("poll_interval_ms", 10));
+    let samples = check.params.count("samples");
+    let max_wait = Duration::from_millis(check.params.count("max_wait_ms"));
+    let interval = Duration::from_millis(check.params.count("poll_interval_ms"));
     let mut def = TableDef::hash_only("pk");
     def.indexes = vec![index(BY_G, ProjectionType::All)];
     let table = check.create_table("gsi_lag", &def).await?;

@@ -66,13 +66,8 @@ fn with_problems(mut outcome: NativeOutcome, problems: Vec<String>) -> NativeOut
 /// ConditionalCheckFailedException and leave the items as they were. With
 /// `return_values_on_failure = true` the exception must also carry the item (ALL_OLD).
 pub(crate) async fn conditional_put(check: &Check<'_>) -> CheckResult {
-    let keys = check.step.param_u64("keys", 10).clamp(1, 1_000);
-    let return_old = check
-        .step
-        .params
-        .get("return_values_on_failure")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let keys = check.params.count("keys");
+    let return_old = check.params.flag("return_values_on_failure");
     let table = check
         .create_table("conditional", &TableDef::hash_only("pk"))
         .await?;
@@ -158,8 +153,8 @@ pub(crate) async fn conditional_put(check: &Check<'_>) -> CheckResult {
 /// `writes` PutItems over `keys` keys (inserts, then overwrites), each followed at once by a
 /// GetItem with ConsistentRead=true, which must return the value just written.
 pub(crate) async fn consistent_get(check: &Check<'_>) -> CheckResult {
-    let writes = check.step.param_u64("writes", 200).clamp(1, 100_000);
-    let keys = check.step.param_u64("keys", 10).clamp(1, writes);
+    let writes = check.params.count("writes");
+    let keys = check.params.count("keys").min(writes);
     let table = check
         .create_table("consistent", &TableDef::hash_only("pk"))
         .await?;
@@ -269,7 +264,7 @@ fn parse_bound(numeric: bool, raw: &str) -> Result<SortValue, CheckError> {
 /// One partition `p` (and a decoy partition `q`) with `items` sort keys; `Query` with
 /// `pk = :p AND sk BETWEEN :a AND :b`, paginated by `page_size`, forward and backward.
 pub(crate) async fn query_sort_key(check: &Check<'_>) -> CheckResult {
-    let numeric = match check.step.param_str("sort_key", "N") {
+    let numeric = match check.params.text("sort_key").unwrap_or_default() {
         "N" => true,
         "S" => false,
         other => {
@@ -278,19 +273,9 @@ pub(crate) async fn query_sort_key(check: &Check<'_>) -> CheckResult {
             )))
         }
     };
-    let count = check.step.param_u64("items", 20).clamp(2, 1_000);
-    let page_size = check.step.param_u64("page_size", 4).clamp(1, 1_000) as i32;
-    let between: Vec<String> = check
-        .step
-        .params
-        .get("between")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let count = check.params.count("items");
+    let page_size = check.params.count("page_size") as i32;
+    let between = check.params.list("between");
     let [low, high] = between.as_slice() else {
         return Err(CheckError::Step(
             "params.between must be two strings, the low and high sort key, e.g. [\"-3\", \"7.5\"]"
@@ -402,8 +387,8 @@ pub(crate) async fn query_sort_key(check: &Check<'_>) -> CheckResult {
 /// `n`, paged to the end, must return exactly the matching items, each page having
 /// evaluated `Limit` items before the filter (the last page may evaluate fewer).
 pub(crate) async fn scan_filter(check: &Check<'_>) -> CheckResult {
-    let count = check.step.param_u64("items", 60).clamp(4, 10_000);
-    let limit = check.step.param_u64("limit", 7).clamp(1, 10_000) as i32;
+    let count = check.params.count("items");
+    let limit = check.params.count("limit") as i32;
     let (low, high) = (count / 4, count * 3 / 4);
     let table = check
         .create_table("scan", &TableDef::hash_only("pk"))

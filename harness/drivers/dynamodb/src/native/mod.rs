@@ -10,6 +10,7 @@
 //! every stand-in and on the real service; a verdict never depends on which backend it is.
 
 mod batch;
+mod checks;
 mod counter;
 mod gsi;
 mod items;
@@ -21,32 +22,19 @@ use crate::attempts::error_chain;
 use crate::classify::classify_sdk_error;
 use crate::schema;
 use crate::DynamodbDriver;
-use assay_core::{NativeOutcome, NativeStep};
+use assay_core::{NativeOutcome, NativeParams, NativeSpecError, NativeStep};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use checks::Which;
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub use checks::NATIVE_CHECKS;
 pub(crate) use table::TableDef;
-
-/// The checks this driver knows, for the message about an unknown one.
-const CHECKS: [&str; 11] = [
-    "table_modes",
-    "conditional_put",
-    "consistent_get",
-    "query_sort_key",
-    "scan_filter",
-    "atomic_counter",
-    "batch_limits",
-    "txn_all_or_nothing",
-    "gsi_query",
-    "gsi_propagation_lag",
-    "streams",
-];
 
 /// Dropping the scratch tables after a check gets its own bound, so a check that used up
 /// its whole timeout still cleans up (teardown retries whatever is left).
@@ -127,19 +115,22 @@ pub(crate) fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
-/// One running check: the driver, the step, its deadline and the tables it made.
+/// One running check: the driver, the step and its parameters (read through the
+/// table), its deadline and the tables it made.
 pub(crate) struct Check<'a> {
     pub driver: &'a DynamodbDriver,
     pub step: &'a NativeStep,
+    pub params: NativeParams<'a>,
     pub deadline: Instant,
     tables: Mutex<Vec<String>>,
 }
 
 impl<'a> Check<'a> {
-    fn new(driver: &'a DynamodbDriver, step: &'a NativeStep) -> Self {
+    fn new(driver: &'a DynamodbDriver, step: &'a NativeStep, params: NativeParams<'a>) -> Self {
         Check {
             driver,
             step,
+            params,
             deadline: Instant::now() + step.timeout,
             tables: Mutex::new(Vec::new()),
         }
@@ -218,24 +209,35 @@ impl<'a> Check<'a> {
 
 /// Runs one native step within its timeout and drops what it created.
 pub(crate) async fn run(driver: &DynamodbDriver, step: &NativeStep) -> NativeOutcome {
-    let check = Check::new(driver, step);
+    // Scenario validation refused unknown checks and bad params already; a step built
+    // another way is refused here, by the same table.
+    let params = match step.params_in(&NATIVE_CHECKS) {
+        Ok(p) => p,
+        Err(e @ NativeSpecError::UnknownCheck { .. }) => {
+            return NativeOutcome::unsupported(format!("the dynamodb driver cannot run it: {e}"))
+        }
+        Err(e) => return NativeOutcome::error(format!("step `{}`: {e}", step.name)),
+    };
+    let Some(which) = checks::which(params.spec().name) else {
+        return NativeOutcome::error(format!(
+            "dynamodb.{} is in the table but has no code; this is a bug in the driver",
+            step.check
+        ));
+    };
+    let check = Check::new(driver, step, params);
     let work = async {
-        match step.check.as_str() {
-            "table_modes" => table::table_modes(&check).await,
-            "conditional_put" => items::conditional_put(&check).await,
-            "consistent_get" => items::consistent_get(&check).await,
-            "query_sort_key" => items::query_sort_key(&check).await,
-            "scan_filter" => items::scan_filter(&check).await,
-            "atomic_counter" => counter::atomic_counter(&check).await,
-            "batch_limits" => batch::batch_limits(&check).await,
-            "txn_all_or_nothing" => txn::all_or_nothing(&check).await,
-            "gsi_query" => gsi::gsi_query(&check).await,
-            "gsi_propagation_lag" => gsi::propagation_lag(&check).await,
-            "streams" => streams::streams(&check).await,
-            other => Ok(NativeOutcome::unsupported(format!(
-                "the dynamodb driver has no native check `{other}`; it knows: {}",
-                CHECKS.join(", ")
-            ))),
+        match which {
+            Which::TableModes => table::table_modes(&check).await,
+            Which::ConditionalPut => items::conditional_put(&check).await,
+            Which::ConsistentGet => items::consistent_get(&check).await,
+            Which::QuerySortKey => items::query_sort_key(&check).await,
+            Which::ScanFilter => items::scan_filter(&check).await,
+            Which::AtomicCounter => counter::atomic_counter(&check).await,
+            Which::BatchLimits => batch::batch_limits(&check).await,
+            Which::TxnAllOrNothing => txn::all_or_nothing(&check).await,
+            Which::GsiQuery => gsi::gsi_query(&check).await,
+            Which::GsiPropagationLag => gsi::propagation_lag(&check).await,
+            Which::Streams => streams::streams(&check).await,
         }
     };
     let mut outcome = match tokio::time::timeout(step.timeout, work).await {

@@ -165,9 +165,9 @@ pub(crate) async fn streams(check: &Check<'_>) -> CheckResult {
             "this driver was built without a DynamoDB Streams client; connect it with DynamodbDriver::connect".into(),
         ));
     };
-    let clients = check.step.param_u64("clients", 4).clamp(1, 64) as usize;
-    let keys_per_client = check.step.param_u64("keys_per_client", 2).clamp(1, 64) as usize;
-    let max_wait = Duration::from_millis(check.step.param_u64("max_wait_ms", 10_000));
+    let clients = check.params.count("clients") as usize;
+    let keys_per_client = check.params.count("keys_per_client") as usize;
+    let max_wait = Duration::from_millis(check.params.count("max_wait_ms"));
     let max_empty_rounds = (max_wait.as_millis() / EMPTY_ROUND_PAUSE.as_millis()).max(1) as u32;
     let mut def = TableDef::hash_only("pk");
     def.stream = Some(StreamViewType::NewAndOldImages);

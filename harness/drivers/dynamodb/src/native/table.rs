@@ -190,8 +190,8 @@ fn throughput_text(table: &TableDescription) -> String {
 
 /// Creates an on-demand and a provisioned table; each must describe itself as created.
 pub(crate) async fn table_modes(check: &Check<'_>) -> CheckResult {
-    let read = check.step.param_u64("read_capacity", 5) as i64;
-    let write = check.step.param_u64("write_capacity", 5) as i64;
+    let read = check.params.count("read_capacity") as i64;
+    let write = check.params.count("write_capacity") as i64;
     let on_demand = check
         .create_table("on_demand", &TableDef::hash_only("pk"))
         .await?;

@@ -6,18 +6,19 @@
 //! The checks themselves live in `reads` (strong and stale reads), `txns` (concurrent
 //! read-modify-write, commit timestamps) and `schema` (interleaving, secondary indexes).
 
+mod checks;
 mod reads;
 mod schema;
 mod txns;
 
 use crate::classify::{chain, describe, one_line};
-use crate::driver::SpannerDriver;
-use assay_core::{NativeOutcome, NativeStep};
+use crate::connection::SpannerDriver;
+use crate::options::{backoff, commit_options, no_retry, query_options};
+use assay_core::{NativeOutcome, NativeParams, NativeSpecError, NativeStep};
+use checks::Which;
 use gcloud_gax::grpc::{Code, Status};
-use gcloud_gax::retry::TryAs;
 use gcloud_spanner::client::ReadWriteTransactionOption;
 use gcloud_spanner::row::Row;
-use gcloud_spanner::session::SessionError;
 use gcloud_spanner::statement::Statement;
 use gcloud_spanner::transaction_rw::ReadWriteTransaction;
 use gcloud_spanner::value::TimestampBound;
@@ -25,6 +26,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+pub(crate) use crate::objects::{NativeObject, TxError};
+pub use checks::NATIVE_CHECKS;
 
 /// Placeholder for the run namespace in `params.ddl` and in table/index name params.
 const NS_PLACEHOLDER: &str = "{ns}";
@@ -36,46 +40,20 @@ const CLEANUP_BUDGET: Duration = Duration::from_secs(60);
 /// a retry storm first.
 const MAX_ATTEMPTS: u64 = 1_000;
 
-/// A table or index a native check created; teardown drops leftovers in reverse order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum NativeObject {
-    Table(String),
-    Index(String),
-}
-
-impl NativeObject {
-    pub(crate) fn name(&self) -> &str {
-        match self {
-            NativeObject::Table(n) | NativeObject::Index(n) => n,
-        }
-    }
-
-    pub(crate) fn drop_ddl(&self) -> String {
-        match self {
-            NativeObject::Table(n) => format!("DROP TABLE `{n}`"),
-            NativeObject::Index(n) => format!("DROP INDEX `{n}`"),
-        }
-    }
-}
-
 /// Runs `step`, bounded by its timeout, then drops whatever schema it created.
 pub(crate) async fn run(driver: &SpannerDriver, step: &NativeStep) -> NativeOutcome {
-    let ctx = match Ctx::new(driver, step) {
-        Ok(ctx) => ctx,
+    let (ctx, which) = match Ctx::new(driver, step) {
+        Ok(found) => found,
         Err(outcome) => return outcome,
     };
     let body = async {
-        match step.check.as_str() {
-            "strong_read_after_commit" => reads::strong_read_after_commit(&ctx).await,
-            "stale_reads" => reads::stale_reads(&ctx).await,
-            "rmw_counter" => txns::rmw_counter(&ctx).await,
-            "commit_timestamps" => txns::commit_timestamps(&ctx).await,
-            "interleave_cascade" => schema::interleave_cascade(&ctx).await,
-            "index_vs_scan" => schema::index_vs_scan(&ctx).await,
-            other => Err(Failed::Unsupported(format!(
-                "the spanner driver has no native check `{other}`; it has strong_read_after_commit, \
-                 stale_reads, rmw_counter, commit_timestamps, interleave_cascade, index_vs_scan"
-            ))),
+        match which {
+            Which::StrongReadAfterCommit => reads::strong_read_after_commit(&ctx).await,
+            Which::StaleReads => reads::stale_reads(&ctx).await,
+            Which::RmwCounter => txns::rmw_counter(&ctx).await,
+            Which::CommitTimestamps => txns::commit_timestamps(&ctx).await,
+            Which::InterleaveCascade => schema::interleave_cascade(&ctx).await,
+            Which::IndexVsScan => schema::index_vs_scan(&ctx).await,
         }
     };
     let outcome = match tokio::time::timeout(step.timeout, body).await {
@@ -127,26 +105,44 @@ pub(crate) type CheckResult = Result<NativeOutcome, Failed>;
 pub(crate) struct Ctx<'a> {
     pub driver: &'a SpannerDriver,
     pub step: &'a NativeStep,
+    /// The step's params, read through the table (defaults and ranges live there).
+    pub params: NativeParams<'a>,
     pub deadline: Instant,
     pub aborts: AtomicU64,
     created: tokio::sync::Mutex<Vec<NativeObject>>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(driver: &'a SpannerDriver, step: &'a NativeStep) -> Result<Self, NativeOutcome> {
-        if !step.params.is_object() {
+    /// The context of `step` and which check it is, or the outcome of a step the table
+    /// refuses (scenario validation refused it already, unless it was built another way).
+    fn new(
+        driver: &'a SpannerDriver,
+        step: &'a NativeStep,
+    ) -> Result<(Self, Which), NativeOutcome> {
+        let params = match step.params_in(&NATIVE_CHECKS) {
+            Ok(p) => p,
+            Err(e @ NativeSpecError::UnknownCheck { .. }) => {
+                return Err(NativeOutcome::unsupported(format!(
+                    "the spanner driver cannot run it: {e}"
+                )))
+            }
+            Err(e) => return Err(NativeOutcome::error(format!("step `{}`: {e}", step.name))),
+        };
+        let Some(which) = checks::which(params.spec().name) else {
             return Err(NativeOutcome::error(format!(
-                "step `{}`: params must be a table, e.g. params = {{ ddl = [...] }}",
-                step.name
+                "spanner.{} is in the table but has no code; this is a bug in the driver",
+                step.check
             )));
-        }
-        Ok(Ctx {
+        };
+        let ctx = Ctx {
             driver,
             step,
+            params,
             deadline: Instant::now() + step.timeout,
             aborts: AtomicU64::new(0),
             created: tokio::sync::Mutex::new(Vec::new()),
-        })
+        };
+        Ok((ctx, which))
     }
 
     pub fn location(&self) -> &str {
@@ -163,48 +159,24 @@ impl<'a> Ctx<'a> {
 
     /// A name param (`"{ns}_counter"`), resolved; it must be a namespaced identifier.
     pub fn name_param(&self, key: &str) -> Result<String, Failed> {
-        let raw = self
-            .step
-            .params
-            .get(key)
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| {
-                Failed::Error(format!(
+        let raw = self.params.text(key).ok_or_else(|| {
+            Failed::Error(format!(
                 "step `{}`: params.{key} is missing; give the name, e.g. {key} = \"{{ns}}_{key}\"",
                 self.step.name
             ))
-            })?;
+        })?;
         let name = self.resolve(raw);
         check_namespaced(&name, &self.driver.config.namespace)
             .map_err(|e| Failed::Error(format!("step `{}`: params.{key}: {e}", self.step.name)))?;
         Ok(name)
     }
 
-    /// A count param with its default; zero and absurd sizes are rejected.
-    pub fn count_param(&self, key: &str, default: u64, max: u64) -> Result<u64, Failed> {
-        let n = match self.step.params.get(key) {
-            None => default,
-            Some(v) => v.as_u64().ok_or_else(|| {
-                Failed::Error(format!(
-                    "step `{}`: params.{key} = {v} is not a positive integer",
-                    self.step.name
-                ))
-            })?,
-        };
-        if n == 0 || n > max {
-            return Err(Failed::Error(format!(
-                "step `{}`: params.{key} = {n} must be between 1 and {max}",
-                self.step.name
-            )));
-        }
-        Ok(n)
-    }
-
     /// Creates the schema in `params.ddl`. Every object is registered before the DDL is
     /// sent, so a half-applied batch is still dropped.
     pub async fn create_schema(&self) -> Result<(), Failed> {
-        let statements = match self.step.params.get("ddl").and_then(|v| v.as_array()) {
-            Some(list) if !list.is_empty() => list,
+        let statements = self.params.list("ddl");
+        let statements = match statements.as_slice() {
+            list if !list.is_empty() => list,
             _ => {
                 return Err(Failed::Error(format!(
                     "step `{}`: params.ddl is missing; give the CREATE TABLE/INDEX statements, \
@@ -215,13 +187,7 @@ impl<'a> Ctx<'a> {
         };
         let mut ddl = Vec::with_capacity(statements.len());
         let mut objects = Vec::with_capacity(statements.len());
-        for (i, s) in statements.iter().enumerate() {
-            let text = s.as_str().ok_or_else(|| {
-                Failed::Error(format!(
-                    "step `{}`: params.ddl[{i}] is not a string",
-                    self.step.name
-                ))
-            })?;
+        for (i, text) in statements.iter().enumerate() {
             let text = self.resolve(text);
             let object = created_object(&text)
                 .and_then(|o| check_namespaced(o.name(), &self.driver.config.namespace).map(|_| o))
@@ -300,8 +266,8 @@ impl<'a> Ctx<'a> {
                 )));
             }
             let options = ReadWriteTransactionOption {
-                begin_options: crate::txn::no_retry(),
-                commit_options: crate::txn::commit_options(),
+                begin_options: no_retry(),
+                commit_options: commit_options(),
                 transaction_tag: None,
             };
             let attempt = self
@@ -336,7 +302,7 @@ impl<'a> Ctx<'a> {
                             describe(&s)
                         )));
                     }
-                    let pause = crate::txn::backoff(attempts.min(u64::from(u32::MAX)) as u32);
+                    let pause = backoff(attempts.min(u64::from(u32::MAX)) as u32);
                     tokio::time::sleep(pause.min(self.remaining())).await;
                 }
                 Ok(Err(e)) => return Err(Failed::Error(e.describe(self.location()))),
@@ -361,7 +327,7 @@ impl<'a> Ctx<'a> {
                     Failed::Error(format!("spanner read-only transaction: {}", chain(&e)))
                 })?;
             let mut rows = tx
-                .query_with_option(stmt, crate::txn::query_options())
+                .query_with_option(stmt, query_options())
                 .await
                 .map_err(|s| status_failure("query", &s))?;
             let mut out = Vec::new();
@@ -392,47 +358,6 @@ fn status_failure(what: &str, status: &Status) -> Failed {
     match status.code() {
         Code::Unimplemented => Failed::Unsupported(message),
         _ => Failed::Error(message),
-    }
-}
-
-/// What a transaction body can fail with. The client retries bodies whose error shows
-/// as ABORTED through `try_as`; showing it nothing keeps every retry in
-/// [`Ctx::read_write`], where it is bounded and counted.
-#[derive(Debug)]
-pub(crate) enum TxError {
-    Grpc(Status),
-    Session(SessionError),
-    Decode(String),
-}
-
-impl TxError {
-    fn describe(&self, location: &str) -> String {
-        match self {
-            TxError::Grpc(s) => format!(
-                "spanner read-write transaction on {location}: {}",
-                describe(s)
-            ),
-            TxError::Session(e) => format!("spanner session on {location}: {}", chain(e)),
-            TxError::Decode(m) => m.clone(),
-        }
-    }
-}
-
-impl From<Status> for TxError {
-    fn from(s: Status) -> Self {
-        TxError::Grpc(s)
-    }
-}
-
-impl From<SessionError> for TxError {
-    fn from(e: SessionError) -> Self {
-        TxError::Session(e)
-    }
-}
-
-impl TryAs<Status> for TxError {
-    fn try_as(&self) -> Option<&Status> {
-        None
     }
 }
 

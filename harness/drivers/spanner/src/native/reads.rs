@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Params: `ddl`, `table` (columns `k STRING`, `v STRING`, key `k`), `writes` (20).
 pub(super) async fn strong_read_after_commit(ctx: &Ctx<'_>) -> CheckResult {
     let table = ctx.name_param("table")?;
-    let writes = ctx.count_param("writes", 20, 10_000)?;
+    let writes = ctx.params.count("writes");
     ctx.create_schema().await?;
     let mut stale = Vec::new();
     for i in 0..writes {
@@ -92,8 +92,8 @@ struct StaleRead {
 /// `gap_ms` (1500), `max_staleness_s` (10).
 pub(super) async fn stale_reads(ctx: &Ctx<'_>) -> CheckResult {
     let table = ctx.name_param("table")?;
-    let gap = Duration::from_millis(ctx.count_param("gap_ms", 1_500, 60_000)?);
-    let max_staleness = Duration::from_secs(ctx.count_param("max_staleness_s", 10, 3_600)?);
+    let gap = Duration::from_millis(ctx.params.count("gap_ms"));
+    let max_staleness = Duration::from_secs(ctx.params.count("max_staleness_s"));
     ctx.create_schema().await?;
     // The schema change must be in the past of "just before v1" or that read would be
     // reading a table that did not exist yet.

@@ -18,7 +18,7 @@ pub(super) async fn interleave_cascade(ctx: &Ctx<'_>) -> CheckResult {
     let parent = ctx.name_param("parent")?;
     let child = ctx.name_param("child")?;
     let index = ctx.name_param("index")?;
-    let children = ctx.count_param("children", 5, 1_000)?;
+    let children = ctx.params.count("children");
     ctx.create_schema().await?;
 
     let (p, c) = (parent.clone(), child.clone());
@@ -105,7 +105,7 @@ type Scored = (i64, String, i64);
 pub(super) async fn index_vs_scan(ctx: &Ctx<'_>) -> CheckResult {
     let table = ctx.name_param("table")?;
     let index = ctx.name_param("index")?;
-    let rows = ctx.count_param("rows", 200, 10_000)?;
+    let rows = ctx.params.count("rows");
     ctx.create_schema().await?;
 
     let t = table.clone();

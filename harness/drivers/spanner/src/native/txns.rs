@@ -18,8 +18,8 @@ const COUNTER_ID: &str = "counter";
 /// `increments` (25).
 pub(super) async fn rmw_counter(ctx: &Ctx<'_>) -> CheckResult {
     let table = ctx.name_param("table")?;
-    let clients = ctx.count_param("clients", 8, 256)?;
-    let increments = ctx.count_param("increments", 25, 100_000)?;
+    let clients = ctx.params.count("clients");
+    let increments = ctx.params.count("increments");
     ctx.create_schema().await?;
     let t = table.clone();
     ctx.read_write(move |tx| {
@@ -48,7 +48,7 @@ pub(super) async fn rmw_counter(ctx: &Ctx<'_>) -> CheckResult {
                                 &t,
                                 &["n"],
                                 Key::new(&COUNTER_ID.to_string()),
-                                crate::txn::read_options(),
+                                crate::options::read_options(),
                             )
                             .await?;
                         let n: i64 = match row {
@@ -144,8 +144,8 @@ struct Committed {
 /// `clients` (4), `txns` (20).
 pub(super) async fn commit_timestamps(ctx: &Ctx<'_>) -> CheckResult {
     let table = ctx.name_param("table")?;
-    let clients = ctx.count_param("clients", 4, 64)?;
-    let txns = ctx.count_param("txns", 20, 2_000)?;
+    let clients = ctx.params.count("clients");
+    let txns = ctx.params.count("txns");
     ctx.create_schema().await?;
 
     let client = |c: u64| {

@@ -8,6 +8,12 @@
 //! (with its error), `unverified` when the request was accepted but this backend cannot
 //! show whether the behaviour holds (e.g. consistency levels on a single-replica server).
 
+pub mod registry;
+
+pub use registry::{
+    CheckSpec, FamilyChecks, NativeParams, NativeSpecError, ParamDefault, ParamKind, ParamSpec,
+};
+
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,26 +49,25 @@ impl NativeStep {
         format!("{}.{}", self.family, self.check)
     }
 
+    /// This step's parameters, validated against its check in `checks` (the driver's own
+    /// table) and read through it. Scenario parsing has validated them already when it was
+    /// given the registry; this catches a step built another way.
+    pub fn params_in(&self, checks: &FamilyChecks) -> Result<NativeParams<'_>, NativeSpecError> {
+        registry::read_params(
+            checks,
+            &self.family,
+            &self.check,
+            &self.params,
+            &self.scenario_file,
+        )
+    }
+
+    /// A raw count parameter, without the check's table (for tests that inspect a parsed
+    /// step; drivers read through [`NativeStep::params_in`], where defaults and ranges live).
     pub fn param_u64(&self, name: &str, default: u64) -> u64 {
         self.params
             .get(name)
             .and_then(|v| v.as_u64())
-            .unwrap_or(default)
-    }
-
-    /// A path parameter, relative to the scenario file's directory.
-    pub fn param_path(&self, name: &str) -> Option<std::path::PathBuf> {
-        let rel = self.params.get(name)?.as_str()?;
-        let base = std::path::Path::new(&self.scenario_file)
-            .parent()
-            .unwrap_or(std::path::Path::new("."));
-        Some(base.join(rel))
-    }
-
-    pub fn param_str<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
-        self.params
-            .get(name)
-            .and_then(|v| v.as_str())
             .unwrap_or(default)
     }
 }
@@ -242,28 +247,20 @@ mod tests {
     }
 
     #[test]
-    fn params_are_read_with_defaults() {
+    fn raw_params_are_read_with_defaults() {
         let s = NativeStep {
             name: "n".into(),
             family: "dynamodb".into(),
             check: "atomic_counter".into(),
-            params: serde_json::json!({"clients": 16, "mode": "on_demand"}),
+            params: serde_json::json!({"clients": 16}),
             documented: String::new(),
             cite: String::new(),
             timeout: Duration::from_secs(1),
             after: 0,
             scenario_file: "scenarios/conformance/sql/slt.toml".into(),
         };
-        assert_eq!(s.param_path("clients"), None);
-        let mut with_file = s.clone();
-        with_file.params = serde_json::json!({"file": "nulls.slt"});
-        assert_eq!(
-            with_file.param_path("file").unwrap(),
-            std::path::Path::new("scenarios/conformance/sql/nulls.slt")
-        );
         assert_eq!(s.qualified(), "dynamodb.atomic_counter");
         assert_eq!(s.param_u64("clients", 1), 16);
         assert_eq!(s.param_u64("increments", 1000), 1000);
-        assert_eq!(s.param_str("mode", "x"), "on_demand");
     }
 }

@@ -1,0 +1,54 @@
+//! Times the checkers on the benches' generated histories once each (a quick look
+//! without criterion): `cargo run --release --example check_generated`.
+
+use assay_check::generate::{
+    cas_register_edn, kv_edn, register_history, CasRegisterWorkload, KvWorkload, RegisterWorkload,
+};
+use assay_check::{check_history, edn, Model};
+use std::time::Instant;
+
+fn main() {
+    let time = |name: &str, events: &[assay_core::HistoryEvent]| {
+        let t = Instant::now();
+        let v = check_history(events, Model::Linearizable);
+        println!("{name}: {:.2?} valid={}", t.elapsed(), v.valid);
+        if !v.valid {
+            print!("{v}");
+        }
+    };
+    for seed in 1..=10 {
+        let text = cas_register_edn(&CasRegisterWorkload {
+            clients: 5,
+            ops: 160,
+            crashed: 20,
+            values: 5,
+            seed,
+        });
+        let crashed = text.lines().filter(|l| l.contains(":type :info")).count();
+        let h = edn::parse_history(&text).expect("parses");
+        time(&format!("etcd seed {seed} ({crashed} crashed)"), &h);
+    }
+    for keys in [1, 100] {
+        let h = register_history(&RegisterWorkload {
+            clients: 8,
+            ops: 10_000,
+            keys,
+            indeterminate: 0.05,
+            final_reads: true,
+            seed: 42,
+        });
+        time(&format!("register 10k {keys} keys"), &h);
+    }
+    for (clients, ops) in [(1, 1000), (10, 3000), (50, 5000)] {
+        let text = kv_edn(&KvWorkload {
+            clients,
+            ops,
+            keys: 10,
+            indeterminate: 0.0,
+            corrupt: false,
+            seed: 42,
+        });
+        let h = edn::parse_history(&text).expect("parses");
+        time(&format!("kv {clients} clients {ops} ops"), &h);
+    }
+}
