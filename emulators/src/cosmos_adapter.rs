@@ -216,6 +216,15 @@ async fn handle(state: &AdapterState, req: Request<Incoming>) -> Response<Full<B
             HeaderValue::from_static("true"),
         );
     }
+    // Advertise the address the client used: behind a fault proxy that is the proxy's,
+    // so the SDK's endpoint discovery keeps its requests going through it.
+    let advertised = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<std::net::SocketAddr>().ok())
+        .filter(|a| a.ip().is_loopback())
+        .map_or_else(|| state.public_endpoint.clone(), |a| format!("http://{a}/"));
     strip_hop_by_hop(&mut parts.headers);
     if let Ok(host) = HeaderValue::from_str(&state.upstream.to_string()) {
         parts.headers.insert(HOST, host);
@@ -238,7 +247,7 @@ async fn handle(state: &AdapterState, req: Request<Incoming>) -> Response<Full<B
 
     let body = match &route {
         Route::AccountMetadata if status == StatusCode::OK => rewrite_json(body, |v| {
-            rewrite_account_locations(v, &state.public_endpoint)
+            rewrite_account_locations(v, &advertised)
         }),
         Route::PartitionKeyRanges if status == StatusCode::OK => {
             rewrite_json(body, rewrite_pkrange_ids)

@@ -2,10 +2,9 @@
 //! of its servers (kill, stop, pause, resume), promote a PostgreSQL replica, switch
 //! PostgreSQL replication between asynchronous and synchronous.
 
-use crate::native::command_output;
+use crate::native::{command_output, PgPair};
 use crate::{Emulator, Running};
 use assay_core::LocalBackend;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Which server of a stand-in.
@@ -13,17 +12,6 @@ use std::time::{Duration, Instant};
 pub enum ServerRole {
     Primary,
     Replica,
-}
-
-/// What a PostgreSQL primary + replica stand-in needs for promote and replication mode:
-/// both servers' socket directories and ports, and the client binaries.
-#[derive(Clone, Debug)]
-pub(crate) struct PgPair {
-    pub bin: PathBuf,
-    pub primary_sockets: PathBuf,
-    pub primary_port: u16,
-    pub replica_sockets: PathBuf,
-    pub replica_port: u16,
 }
 
 const SQL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -227,13 +227,24 @@ impl NativeContext {
 
 /// A started native backend: processes (stopped in reverse start order), an optional
 /// in-process adapter (stopped first), and the temp dir (removed last).
+/// What a PostgreSQL primary + replica stand-in needs for promote and replication mode:
+/// both servers' socket directories and ports, and the client binaries.
+#[derive(Clone, Debug)]
+pub(crate) struct PgPair {
+    pub bin: PathBuf,
+    pub primary_sockets: PathBuf,
+    pub primary_port: u16,
+    pub replica_sockets: PathBuf,
+    pub replica_port: u16,
+}
+
 pub(crate) struct NativeRun {
     pub processes: Vec<ManagedProcess>,
     pub adapter: Option<crate::cosmos_adapter::CosmosAdapter>,
     pub temp_dir: Option<TempDir>,
     pub log_path: PathBuf,
     /// A PostgreSQL primary + replica: what promote and replication mode need.
-    pub pg_pair: Option<crate::faults::PgPair>,
+    pub pg_pair: Option<PgPair>,
 }
 
 impl NativeRun {

@@ -72,7 +72,7 @@ pub(crate) async fn start(ctx: &NativeContext) -> Result<Started, EmulatorError>
 
     let url = primary.url(primary.port);
     let replica_url = primary.url(port);
-    primary.run.pg_pair = Some(crate::faults::PgPair {
+    primary.run.pg_pair = Some(crate::native::PgPair {
         bin: bin.clone(),
         primary_sockets: primary.cluster.sockets.clone(),
         primary_port: primary.port,

@@ -3,8 +3,9 @@
 //! holds one section per target × scenario; each must be checked on its own, since op
 //! ids and keys of different databases have nothing to do with each other.
 
-use crate::edn::{self, EdnError};
+use crate::edn::{self, EdnError, NemesisOp};
 use assay_core::{HistoryEvent, HistoryLine};
+use std::io::BufRead;
 
 /// The events of one target × scenario, in file order.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +14,8 @@ pub struct HistorySection {
     pub target: String,
     pub scenario: String,
     pub events: Vec<HistoryEvent>,
+    /// EDN ops of the nemesis: not checked, kept for the timeline.
+    pub nemesis: Vec<NemesisOp>,
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -21,6 +24,8 @@ pub enum HistoryParseError {
     Jsonl { line: usize, message: String },
     #[error("EDN history: {0}")]
     Edn(#[from] EdnError),
+    #[error("cannot read the history: {0}")]
+    Io(String),
 }
 
 /// Jepsen EDN rather than Assay JSONL: the first form is not a JSON object with a
@@ -44,25 +49,49 @@ pub fn parse_history_text_as(
     text: &str,
     data: edn::DataModel,
 ) -> Result<Vec<HistorySection>, HistoryParseError> {
-    if looks_like_edn(text) {
+    read_history(text.as_bytes(), data)
+}
+
+/// Reads a history (JSONL or EDN, detected from its first bytes) op by op from
+/// `input`, never holding the whole file: a multi-GB history costs its events only.
+pub fn read_history<R: BufRead>(
+    mut input: R,
+    data: edn::DataModel,
+) -> Result<Vec<HistorySection>, HistoryParseError> {
+    let head = input
+        .fill_buf()
+        .map_err(|e| HistoryParseError::Io(e.to_string()))?;
+    if looks_like_edn(&String::from_utf8_lossy(head)) {
+        let h = edn::read_history(input, data)?;
         return Ok(vec![HistorySection {
             target: String::new(),
             scenario: String::new(),
-            events: edn::parse_history_as(text, data)?,
+            events: h.events,
+            nemesis: h.nemesis,
         }]);
     }
     let mut sections: Vec<HistorySection> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut line = String::new();
+    let mut i = 0usize;
+    loop {
+        line.clear();
+        i += 1;
+        let n = input
+            .read_line(&mut line)
+            .map_err(|e| HistoryParseError::Io(format!("line {i}: {e}")))?;
+        if n == 0 {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
-        let (target, scenario, event) = match serde_json::from_str::<HistoryLine>(line) {
+        let (target, scenario, event) = match serde_json::from_str::<HistoryLine>(&line) {
             Ok(l) => (l.target, l.scenario, l.event),
-            Err(_) => match serde_json::from_str::<HistoryEvent>(line) {
+            Err(_) => match serde_json::from_str::<HistoryEvent>(&line) {
                 Ok(e) => (String::new(), String::new(), e),
                 Err(e) => {
                     return Err(HistoryParseError::Jsonl {
-                        line: i + 1,
+                        line: i,
                         message: e.to_string(),
                     })
                 }
@@ -77,6 +106,7 @@ pub fn parse_history_text_as(
                 target,
                 scenario,
                 events: vec![event],
+                nemesis: Vec::new(),
             }),
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::{error_line, EXIT_CANNOT_RUN, EXIT_FAIL, EXIT_PASS};
 use assay_check::edn::DataModel;
-use assay_check::input::parse_history_text_as;
+use assay_check::input::read_history;
 use assay_check::{check_history_with, edn, CheckOptions, FinalReads, Model};
 use std::path::PathBuf;
 
@@ -63,14 +63,14 @@ pub fn check_command(args: CheckArgs) -> u8 {
         return EXIT_CANNOT_RUN;
     };
     let path = history.display().to_string();
-    let text = match std::fs::read_to_string(history) {
-        Ok(t) => t,
+    let file = match std::fs::File::open(history) {
+        Ok(f) => std::io::BufReader::with_capacity(1 << 20, f),
         Err(e) => {
             error_line(format!("{path}: cannot read: {e}; give a history.jsonl from `assay run` or a Jepsen EDN file"));
             return EXIT_CANNOT_RUN;
         }
     };
-    let sections = match parse_history_text_as(&text, data) {
+    let sections = match read_history(file, data) {
         Ok(s) if !s.is_empty() => s,
         Ok(_) => {
             error_line(format!("{path}: the history is empty"));
@@ -107,6 +107,7 @@ pub fn check_command(args: CheckArgs) -> u8 {
             "sections": verdicts.iter().map(|(s, v)| serde_json::json!({
                 "target": s.target,
                 "scenario": s.scenario,
+                "nemesis_ops": s.nemesis.len(),
                 "verdict": v,
             })).collect::<Vec<_>>(),
         });
@@ -127,6 +128,15 @@ pub fn check_command(args: CheckArgs) -> u8 {
         for (s, v) in &verdicts {
             if !s.target.is_empty() || !s.scenario.is_empty() {
                 println!("== {} / {}", s.target, s.scenario);
+            }
+            if let Some(first) = s.nemesis.first() {
+                println!(
+                    "nemesis: {} op(s) skipped for checking, kept for the timeline (first: {} {} {})",
+                    s.nemesis.len(),
+                    first.kind,
+                    first.f,
+                    first.value
+                );
             }
             print!("{v}");
         }

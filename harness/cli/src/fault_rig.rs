@@ -4,17 +4,25 @@
 //! starts a fresh stand-in behind the same proxy address; promote promotes the
 //! PostgreSQL replica and points the primary's proxy at it.
 
-use crate::targets::LiveTarget;
+use crate::targets::{connect, LiveTarget};
+use assay_core::isolation::IsolationLevel;
+use assay_core::{DriverConfig, DriverError};
 use assay_core::fault::FaultInjector;
 use assay_core::scenario::{FaultDirection, FaultKind, FaultOn, FaultSpec, Replication};
 use assay_core::scenario::TableSpec;
 use assay_core::{Endpoint, LocalBackend, Scenario};
-use assay_core::Driver;
 use assay_emulators::{Emulator, PgControl, ServerRole, StartOptions};
 use assay_engine::proxy::{Direction, FaultProxy, Toxic, ToxicKind};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[derive(Clone)]
+struct FreshSetup {
+    config: DriverConfig,
+    isolation: Option<IsolationLevel>,
+    tables: Vec<TableSpec>,
+}
 
 pub struct FaultRig {
     backend: LocalBackend,
@@ -27,8 +35,9 @@ pub struct FaultRig {
     replica_addr: Option<SocketAddr>,
     endpoint: Endpoint,
     pg: Option<PgControl>,
-    /// Set once the scenario's driver is connected: a fresh stand-in needs its tables.
-    driver: Mutex<Option<(Arc<dyn Driver>, Vec<TableSpec>)>>,
+    /// Set once the scenario's driver is connected: how to create the scenario's tables
+    /// in a fresh stand-in (with a driver of its own, under the same namespace).
+    fresh_setup: Mutex<Option<FreshSetup>>,
     /// What setting the scenario's replication mode showed, for the record's notes.
     pub replication: Option<String>,
 }
@@ -113,7 +122,7 @@ impl FaultRig {
             replica_addr,
             endpoint,
             pg,
-            driver: Mutex::new(None),
+            fresh_setup: Mutex::new(None),
             replication,
         })
     }
@@ -123,9 +132,19 @@ impl FaultRig {
         &self.endpoint
     }
 
-    /// The scenario's driver, to set up the tables of a restarted (empty) stand-in.
-    pub fn use_driver(&self, driver: Arc<dyn Driver>, tables: &[TableSpec]) {
-        *self.driver.lock().unwrap_or_else(|p| p.into_inner()) = Some((driver, tables.to_vec()));
+    /// How the scenario's driver was made, to set up the tables of a restarted (empty)
+    /// stand-in the same way.
+    pub fn use_setup(
+        &self,
+        config: DriverConfig,
+        isolation: Option<IsolationLevel>,
+        tables: &[TableSpec],
+    ) {
+        *self.fresh_setup.lock().unwrap_or_else(|p| p.into_inner()) = Some(FreshSetup {
+            config,
+            isolation,
+            tables: tables.to_vec(),
+        });
     }
 
     /// Stops a restarted stand-in; the proxies go with the rig.
@@ -166,12 +185,15 @@ impl FaultRig {
         if let Some(old) = self.replacement.lock().await.replace(fresh) {
             old.stop().await;
         }
-        let driver = self.driver.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((driver, tables)) = driver {
-            driver
-                .setup(&tables)
-                .await
-                .map_err(|e| format!("a fresh stand-in at {addr}, but creating its tables failed: {e}"))?;
+        let setup = self.fresh_setup.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(s) = setup {
+            let failed = |e: DriverError| {
+                format!("a fresh stand-in at {addr}, but creating its tables failed: {e}")
+            };
+            // A driver of its own: the scenario's still holds connections to the old one,
+            // and remembers the tables it made there.
+            let driver = connect(&self.endpoint, s.config, s.isolation).await.map_err(failed)?;
+            driver.setup(&s.tables).await.map_err(failed)?;
         }
         Ok(format!("a fresh, empty stand-in at {addr} behind the proxy (an in-memory stand-in loses its data: a property of the emulator, not of the service)"))
     }

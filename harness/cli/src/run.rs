@@ -11,6 +11,7 @@ use crate::load::{load_all, LoadedIsolationTest, LoadedScenario};
 use crate::fault_rig::FaultRig;
 use crate::targets::{bring_up, connect, LiveTarget};
 use assay_core::fault::FaultInjector;
+use assay_core::scenario::FaultKind;
 use crate::{error_line, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
 use assay_core::record::{
     EventKind, LoadConfig, Machine, MissingCapability, Phase, RecordKind, RunOptions, RunRecord,
@@ -443,6 +444,9 @@ async fn run_one(
         op_timeout: knobs.op_timeout,
     };
     let endpoint = rig.as_ref().map_or(&live.endpoint, |r| r.endpoint());
+    if let Some(r) = &rig {
+        r.use_setup(config.clone(), scenario.isolation, &scenario.tables);
+    }
     let driver = match connect(endpoint, config, scenario.isolation).await {
         Ok(d) => d,
         Err(e) => {
@@ -496,7 +500,6 @@ async fn run_one(
     };
     if let Some(r) = &rig {
         // Under a fault schedule failures are the point: the run goes on through them.
-        r.use_driver(driver.clone(), &scenario.tables);
         opts.health = None;
         opts.max_consecutive_connection_errors = u32::MAX;
         opts.faults = Some(r.clone() as Arc<dyn FaultInjector>);
@@ -529,11 +532,23 @@ async fn run_one(
         e.unix_ms = f.unix_ms;
         timeline.push(e);
     }
+    if run
+        .faults
+        .iter()
+        .any(|f| f.ok && matches!(f.action, FaultKind::Restart | FaultKind::Start))
+    {
+        record.notes.push(format!(
+            "{} was started afresh mid-run and came back empty: the writes it had acknowledged are lost by the emulator, which keeps data in memory, not by the service it stands in for",
+            live.spec.name
+        ));
+    }
     let history = record_run(&mut record, run);
     if let (ScenarioStatus::Ran { teardown_error: t, .. }, Some(e)) =
         (&mut record.status, teardown_error)
     {
-        *t = Some(backend_failure(live, e));
+        // After a fault schedule the original stand-in may be dead by design: its
+        // account of that is no explanation.
+        *t = Some(if record.faults.is_empty() { backend_failure(live, e) } else { e });
     }
     (record, history)
 }

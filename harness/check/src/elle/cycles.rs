@@ -4,7 +4,7 @@
 //! A search that runs out of budget reports the `*-cycle-exists` anomaly of its level
 //! and leaves the verdict inconclusive: never valid.
 
-use super::Ctx;
+use crate::elle::ctx::Ctx;
 use crate::evidence::{evidence_op, Findings};
 use crate::graph::{kind_of, Graph, PathRules, Search, StatePaths, PR, RT, RW, WR, WW};
 use crate::history_view::{Effect, KeyKind, Observed};

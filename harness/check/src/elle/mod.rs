@@ -20,125 +20,22 @@
 //! deletes the key. A single op outside a transaction is a one-op transaction; each op
 //! of a batch (not atomic) is its own.
 
+mod ctx;
 mod cycles;
 
-use crate::evidence::{ops_evidence, Findings};
+use ctx::{Ctx, Units};
+
+use crate::evidence::Findings;
 use crate::fxhash::{FastMap, FastSet};
 use crate::graph::{Graph, PR, RT, RW, WR, WW};
 use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::index::{ListIndex, RegisterIndex};
-use crate::model::{names, Evidence, Model};
+use crate::model::{names, Model};
 use crate::text::{show_list, show_value};
-use assay_core::{Op, Outcome};
-use std::ops::Range;
+use assay_core::Outcome;
 
 /// Edge visits allowed to the cycle search before it stops with an inconclusive note.
 pub const DEFAULT_CYCLE_WORK: u64 = 200_000_000;
-
-/// The transactions of a history: an op, or one op of a batch.
-pub(crate) struct Units {
-    pub op: Vec<u32>,
-    pub range: Vec<Range<u32>>,
-    /// Per access: its unit.
-    pub of_access: Vec<u32>,
-}
-
-impl Units {
-    pub(crate) fn build(view: &View<'_>) -> Units {
-        let mut u = Units {
-            op: Vec::with_capacity(view.ops.len()),
-            range: Vec::with_capacity(view.ops.len()),
-            of_access: vec![0; view.accesses.len()],
-        };
-        for (oi, r) in view.op_accesses.iter().enumerate() {
-            let pieces: Vec<Range<u32>> = if matches!(view.ops[oi].op, Op::Batch { .. }) {
-                r.clone().map(|a| a..a + 1).collect()
-            } else if r.is_empty() {
-                Vec::new()
-            } else {
-                vec![r.clone()]
-            };
-            for piece in pieces {
-                for a in piece.clone() {
-                    u.of_access[a as usize] = u.op.len() as u32;
-                }
-                u.op.push(oi as u32);
-                u.range.push(piece);
-            }
-        }
-        u
-    }
-
-    fn len(&self) -> usize {
-        self.op.len()
-    }
-}
-
-struct Ctx<'a, 'v> {
-    view: &'a View<'v>,
-    lists: &'a ListIndex<'v>,
-    regs: &'a RegisterIndex<'v>,
-    units: Units,
-    /// Per key id: ok appends that no read observed, by access.
-    unobserved: Vec<Vec<u32>>,
-}
-
-impl Ctx<'_, '_> {
-    fn key(&self, k: u32) -> &str {
-        self.view.keys[k as usize]
-    }
-
-    /// Keys whose dependencies are inferred: lists, and registers used in transactions.
-    fn dependency_key(&self, k: u32) -> bool {
-        match self.view.key_kind[k as usize] {
-            KeyKind::List => true,
-            KeyKind::Register => self.view.key_in_txn[k as usize],
-            KeyKind::Other | KeyKind::Kv => false,
-        }
-    }
-
-    fn unit_outcome(&self, u: u32) -> Outcome {
-        let r = &self.units.range[u as usize];
-        match self.view.ops[self.units.op[u as usize] as usize].op {
-            Op::Batch { .. } => self.view.accesses[r.start as usize].outcome,
-            _ => self.view.ops[self.units.op[u as usize] as usize].outcome,
-        }
-    }
-
-    fn unit_evidence(&self, units: &[u32]) -> Evidence {
-        let ops: Vec<usize> = units
-            .iter()
-            .map(|&u| self.units.op[u as usize] as usize)
-            .collect();
-        ops_evidence(self.view, &ops)
-    }
-
-    /// Appends to `key` by the unit of access `ai`, before it.
-    fn own_appends_before(&self, ai: u32, key: u32) -> usize {
-        let u = self.units.of_access[ai as usize];
-        let start = self.units.range[u as usize].start;
-        self.view.accesses[start as usize..ai as usize]
-            .iter()
-            .filter(|a| a.key == key && matches!(a.effect, Effect::Append(_)))
-            .count()
-    }
-
-    /// A later write to the same key by the same unit as access `ai`.
-    fn later_write_in_unit(&self, ai: u32, key: u32) -> bool {
-        let u = self.units.of_access[ai as usize];
-        let end = self.units.range[u as usize].end;
-        self.view.accesses[ai as usize + 1..end as usize]
-            .iter()
-            .any(|a| {
-                a.key == key
-                    && (matches!(a.effect, Effect::Append(_)) || a.effect.is_register_write())
-            })
-    }
-
-    fn unit_of(&self, ai: u32) -> u32 {
-        self.units.of_access[ai as usize]
-    }
-}
 
 /// Runs the transactional checks; the model says whether process order (strong
 /// session models) and real-time order (strict serializability and stronger) count.

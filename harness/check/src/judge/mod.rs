@@ -147,9 +147,19 @@ pub fn judge_scenario(record: &ScenarioRecord, history: &[HistoryEvent]) -> Scen
             None => ScenarioVerdict::new(Verdict::Error, Some("no scenario recorded".into())),
         }
     };
+    // A fault the schedule could not carry out leaves the scenario unproven either way.
+    let failed_fault = record.faults.iter().find(|f| !f.ok);
     if let Some(reason) = aborted {
         v.verdict = Verdict::Error;
         v.reason = Some(reason.clone());
+    } else if let Some(f) = failed_fault {
+        v.verdict = Verdict::Error;
+        v.reason = Some(format!(
+            "fault `{}` ({}) could not be carried out: {}",
+            f.action.as_str(),
+            f.fault,
+            f.detail
+        ));
     } else if let Some(e) = teardown_error {
         v.verdict = v.verdict.worst(Verdict::Error);
         v.reason = Some(e.clone());

@@ -18,34 +18,14 @@ use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::model::{names, Evidence};
 use crate::text::short_list;
 use assay_core::Outcome;
-use std::borrow::Cow;
+use values::{State, Values, ABSENT, INITIAL, NO_VALUE, UNSEEN};
+
+mod values;
 
 /// Search steps allowed per key before the key is reported inconclusive.
 pub const DEFAULT_STEP_BUDGET: u64 = 20_000_000;
 
 const NIL: u32 = u32::MAX;
-/// Value id of "no row".
-const ABSENT: u32 = 0;
-/// Value id of "a row without a value" (created by an append or increment).
-const NO_VALUE: u32 = 1;
-/// Value id of "a value no op observed", left by an unseen indeterminate write.
-const UNSEEN: u32 = u32::MAX;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct State {
-    value: u32,
-    version: u64,
-    /// How many of the interchangeable unseen writes (see `settle_indeterminate`) the
-    /// search has placed so far.
-    unseen_used: u32,
-}
-
-const INITIAL: State = State {
-    value: ABSENT,
-    version: 0,
-    unseen_used: 0,
-};
-
 #[derive(Clone, Copy, Debug)]
 enum RegOp {
     Read {
@@ -137,8 +117,12 @@ enum SearchResult {
 /// What a search level tried last, to resume from on backtracking.
 #[derive(Clone, Copy)]
 enum Cursor {
-    /// Walking the definite ops' call entries from this list node.
-    Entry(u32),
+    /// A new level: first the op with the earliest pending return (it must take effect
+    /// before anything called after that, so it is the likeliest to come next).
+    First,
+    /// Walking the definite ops' call entries from this list node, skipping the op
+    /// `First` tried.
+    Entry(u32, u32),
     /// Trying indeterminate ops from index `next` of `floating`, those called no
     /// later than `limit` (the time of the level's first pending return, node `ret`).
     Float { next: usize, limit: u64, ret: u32 },
@@ -326,7 +310,7 @@ fn search_ordered(
     let mut state = INITIAL;
     let mut stuck: Option<Stuck> = None;
     let mut steps = 0u64;
-    let mut cur = Cursor::Entry(next[0]);
+    let mut cur = Cursor::First;
     loop {
         steps += 1;
         if steps > budget {
@@ -334,9 +318,30 @@ fn search_ordered(
         }
         // The op to try at this step, with the cursor to continue from if it fails.
         let (i, resume) = match cur {
-            Cursor::Entry(NIL) => return SearchResult::Linearizable,
-            Cursor::Entry(e) if is_call(e) => (op_of(e), Cursor::Entry(next[e as usize])),
-            Cursor::Entry(ret) => {
+            Cursor::First => {
+                let mut e = next[0];
+                while e != NIL && is_call(e) {
+                    e = next[e as usize];
+                }
+                if next[0] == NIL {
+                    return SearchResult::Linearizable;
+                }
+                let first = if e == NIL { NIL } else { op_of(e) as u32 };
+                cur = Cursor::Entry(next[0], first);
+                if first == NIL {
+                    continue;
+                }
+                (first as usize, cur)
+            }
+            Cursor::Entry(NIL, _) => return SearchResult::Linearizable,
+            Cursor::Entry(e, skip) if is_call(e) => {
+                if op_of(e) as u32 == skip {
+                    cur = Cursor::Entry(next[e as usize], skip);
+                    continue;
+                }
+                (op_of(e), Cursor::Entry(next[e as usize], skip))
+            }
+            Cursor::Entry(ret, _) => {
                 cur = Cursor::Float {
                     next: 0,
                     limit: ops[op_of(ret)].ret,
@@ -379,7 +384,7 @@ fn search_ordered(
                     if cache.insert(&placed, new_state) {
                         stack.push((cur, UNSEEN_OP, state));
                         state = new_state;
-                        cur = Cursor::Entry(next[0]);
+                        cur = Cursor::First;
                     }
                 }
                 continue;
@@ -444,7 +449,7 @@ fn search_ordered(
             remove(&mut next, &mut prev, node_of(i, false));
             remove(&mut next, &mut prev, node_of(i, true));
         }
-        cur = Cursor::Entry(next[0]);
+        cur = Cursor::First;
     }
 }
 
@@ -538,76 +543,6 @@ fn settle_indeterminate(ops: &mut Vec<LinOp>) -> Vec<u64> {
     unseen
 }
 
-/// Interns one key's register values; ids 0 and 1 are reserved. Under Porcupine's
-/// key-value model the empty string is the absent key's value, and appends intern the
-/// concatenations they make (memoised, as the search repeats them).
-#[derive(Default)]
-struct Values<'a> {
-    ids: FastMap<Cow<'a, str>, u32>,
-    names: Vec<Cow<'a, str>>,
-    kv: bool,
-    concat: FastMap<(u32, u32), u32>,
-}
-
-impl<'a> Values<'a> {
-    fn id(&mut self, v: Option<&'a str>) -> u32 {
-        match v {
-            None => NO_VALUE,
-            Some("") if self.kv => ABSENT,
-            Some(v) => self.intern(Cow::Borrowed(v)),
-        }
-    }
-
-    fn intern(&mut self, v: Cow<'a, str>) -> u32 {
-        if let Some(&id) = self.ids.get(v.as_ref()) {
-            return id;
-        }
-        self.names.push(v.clone());
-        let id = self.names.len() as u32 + 1;
-        self.ids.insert(v, id);
-        id
-    }
-
-    fn text(&self, id: u32) -> &str {
-        match id {
-            ABSENT | NO_VALUE | UNSEEN => "",
-            id => &self.names[id as usize - 2],
-        }
-    }
-
-    /// The value `value` followed by `suffix`.
-    fn concat(&mut self, value: u32, suffix: u32) -> u32 {
-        if value == UNSEEN {
-            return UNSEEN;
-        }
-        if let Some(&id) = self.concat.get(&(value, suffix)) {
-            return id;
-        }
-        let joined = format!("{}{}", self.text(value), self.text(suffix));
-        let id = if joined.is_empty() {
-            ABSENT
-        } else {
-            self.intern(Cow::Owned(joined))
-        };
-        self.concat.insert((value, suffix), id);
-        id
-    }
-
-    fn show(&self, s: State) -> String {
-        match s.value {
-            ABSENT if self.kv => "\"\" (absent)".to_string(),
-            ABSENT => "absent".to_string(),
-            NO_VALUE => format!("a row without a value, ver {}", s.version),
-            UNSEEN => format!(
-                "a value written by an indeterminate write no read saw, ver {}",
-                s.version
-            ),
-            id if self.kv => format!("{:?}", self.text(id)),
-            id => format!("{:?} ver {}", self.text(id), s.version),
-        }
-    }
-}
-
 /// Checks every register key that no transaction touches; adds `nonlinearizable`
 /// anomalies (one per key) to `findings`. With `realtime` false the question is
 /// serializability (any order, real time ignored): keys that are linearizable are
@@ -617,10 +552,7 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64, realt
     let nkeys = view.keys.len();
     let mut per_key: Vec<Vec<LinOp>> = vec![Vec::new(); nkeys];
     let mut values: Vec<Values<'_>> = (0..nkeys)
-        .map(|k| Values {
-            kv: view.key_kind[k] == KeyKind::Kv,
-            ..Values::default()
-        })
+        .map(|k| Values::new(view.key_kind[k] == KeyKind::Kv))
         .collect();
     let linearizable_kind = |k: usize| matches!(view.key_kind[k], KeyKind::Register | KeyKind::Kv);
     let mut txn_keys = Vec::new();
