@@ -611,3 +611,106 @@ fn slt_and_replica_lag_run_as_native_steps() {
     assert_eq!(m["count"], 500);
     assert!(m["p99_us"].as_u64().unwrap() >= m["p50_us"].as_u64().unwrap());
 }
+
+/// Runs `scenario` on `targets` as a child process, watching every process it starts,
+/// and returns its exit code, the parsed report and the directory; asserts that nothing
+/// it started is left running afterwards.
+fn run_fault_scenario(
+    scenario: &str,
+    targets: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let child = assay()
+        .args(["run", scenario, "--target", targets, "--out"])
+        .arg(dir.path())
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("assay starts");
+    let mut seen = BTreeSet::new();
+    let (code, stderr) = finish(child, &mut seen);
+    assert!(!seen.is_empty(), "the run started its stand-ins");
+    assert_nothing_left(&seen);
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("report.json"))
+            .unwrap_or_else(|e| panic!("no report ({e}); stderr:\n{stderr}")),
+    )
+    .unwrap();
+    (code, report, dir)
+}
+
+#[test]
+fn synchronous_failover_loses_no_acknowledged_write_and_reports_its_window() {
+    let (code, report, _dir) = run_fault_scenario(
+        "scenarios/failover/postgres-sync-failover.toml",
+        "postgres-replica",
+        &[],
+    );
+    let s = &report["targets"][0]["scenarios"][0];
+    assert_eq!(code, 0, "{s:#}");
+    assert_eq!(s["set_account"]["lost"].as_array().unwrap().len(), 0);
+    assert!(s["set_account"]["ok"].as_u64().unwrap() > 100, "{s:#}");
+    let longest = s["availability"]["longest_ms"].as_f64().unwrap();
+    assert!(longest > 100.0, "killing the primary makes it unavailable: {longest}");
+    assert!(
+        s["notes"].to_string().contains("replication is sync"),
+        "{}",
+        s["notes"]
+    );
+}
+
+#[test]
+fn asynchronous_failover_reports_its_window_and_counts_what_it_lost() {
+    let (code, report, _dir) = run_fault_scenario(
+        "scenarios/failover/postgres-async-failover.toml",
+        "postgres-replica",
+        &[],
+    );
+    let s = &report["targets"][0]["scenarios"][0];
+    let lost = s["set_account"]["lost"].as_array().unwrap().len();
+    // Asynchronous replication may lose acknowledged commits; when it does, the run
+    // says so and fails.
+    assert_eq!(code, if lost > 0 { 1 } else { 0 }, "{s:#}");
+    assert!(s["availability"]["longest_ms"].as_f64().unwrap() > 100.0);
+    assert!(!s["availability"]["windows"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_partition_leaves_in_flight_ops_indeterminate_and_the_history_is_judged_with_them() {
+    let (code, report, _dir) = run_fault_scenario(
+        "scenarios/failover/postgres-partition.toml",
+        "postgres",
+        &["--op-timeout", "1s"],
+    );
+    let s = &report["targets"][0]["scenarios"][0];
+    assert_eq!(code, 0, "{s:#}");
+    assert!(
+        s["availability"]["indeterminate"].as_u64().unwrap() > 0,
+        "ops in flight across the partition end indeterminate: {s:#}"
+    );
+    let acc = &s["set_account"];
+    assert!(
+        acc["recovered"].as_u64().unwrap() + acc["maybe_missing"].as_u64().unwrap() > 0,
+        "indeterminate appends are counted as maybe-applied: {acc:#}"
+    );
+    assert_eq!(s["consistency"][0]["valid"], true, "{:#}", s["consistency"]);
+}
+
+#[test]
+fn restarting_an_in_memory_stand_in_reports_its_data_loss_as_the_emulators() {
+    let (code, report, _dir) = run_fault_scenario(
+        "scenarios/failover/stand-in-restart.toml",
+        "dynamodb-dynalite",
+        &[],
+    );
+    let s = &report["targets"][0]["scenarios"][0];
+    assert_eq!(code, 1, "acknowledged writes are gone: {s:#}");
+    assert!(s["set_account"]["lost"].as_array().unwrap().len() > 0, "{s:#}");
+    assert!(
+        s["notes"].to_string().contains("lost by the emulator"),
+        "{}",
+        s["notes"]
+    );
+}
