@@ -18,12 +18,27 @@ const SQL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long promote and the switch to synchronous replication may take to show.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn psql(pair: &PgPair, sockets: &std::path::Path, port: u16, sql: &[&str]) -> Result<String, String> {
+async fn psql(
+    pair: &PgPair,
+    sockets: &std::path::Path,
+    port: u16,
+    sql: &[&str],
+) -> Result<String, String> {
     let sockets = sockets
         .to_str()
         .ok_or_else(|| format!("socket dir {} is not UTF-8", sockets.display()))?;
     let port = port.to_string();
-    let mut args = vec!["-h", sockets, "-p", &port, "-U", crate::postgres::USER, "-d", crate::postgres::DATABASE, "-XAt"];
+    let mut args = vec![
+        "-h",
+        sockets,
+        "-p",
+        &port,
+        "-U",
+        crate::postgres::USER,
+        "-d",
+        crate::postgres::DATABASE,
+        "-XAt",
+    ];
     for s in sql {
         args.extend(["-c", s]);
     }
@@ -68,7 +83,9 @@ impl Emulator {
                 .clone()
                 .map(PgControl)
                 .ok_or_else(|| format!("{} has no replica", self.backend.name())),
-            Running::Container(_) => Err("faults on containers are not supported in this version".into()),
+            Running::Container(_) => {
+                Err("faults on containers are not supported in this version".into())
+            }
         }
     }
 }
@@ -82,12 +99,24 @@ impl PgControl {
     pub async fn promote(&self) -> Result<String, String> {
         let pair = self.0.clone();
         let started = Instant::now();
-        let answer = psql(&pair, &pair.replica_sockets, pair.replica_port, &["SELECT pg_promote(true, 30)"]).await?;
+        let answer = psql(
+            &pair,
+            &pair.replica_sockets,
+            pair.replica_port,
+            &["SELECT pg_promote(true, 30)"],
+        )
+        .await?;
         if answer != "t" {
             return Err(format!("pg_promote() answered {answer:?}"));
         }
         while started.elapsed() < SETTLE_TIMEOUT {
-            let r = psql(&pair, &pair.replica_sockets, pair.replica_port, &["SELECT pg_is_in_recovery()"]).await;
+            let r = psql(
+                &pair,
+                &pair.replica_sockets,
+                pair.replica_port,
+                &["SELECT pg_is_in_recovery()"],
+            )
+            .await;
             if r.as_deref() == Ok("f") {
                 return Ok(format!(
                     "replica on port {} promoted in {} ms",
@@ -97,7 +126,9 @@ impl PgControl {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!("the replica was still in recovery after {SETTLE_TIMEOUT:?}"))
+        Err(format!(
+            "the replica was still in recovery after {SETTLE_TIMEOUT:?}"
+        ))
     }
 
     /// Makes commits wait for the standby (`synchronous_standby_names = '*'`,
@@ -111,21 +142,34 @@ impl PgControl {
             &pair,
             &pair.primary_sockets,
             pair.primary_port,
-            &[&set, "ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"],
+            &[
+                &set,
+                "ALTER SYSTEM SET synchronous_commit = on",
+                "SELECT pg_reload_conf()",
+            ],
         )
         .await?;
         let want = if synchronous { "sync" } else { "async" };
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < SETTLE_TIMEOUT {
-            last = psql(&pair, &pair.primary_sockets, pair.primary_port, &["SELECT coalesce(string_agg(sync_state, ','), 'none') FROM pg_stat_replication"])
-                .await
-                .unwrap_or_else(|e| e);
+            last = psql(
+                &pair,
+                &pair.primary_sockets,
+                pair.primary_port,
+                &["SELECT coalesce(string_agg(sync_state, ','), 'none') FROM pg_stat_replication"],
+            )
+            .await
+            .unwrap_or_else(|e| e);
             if last == want {
-                return Ok(format!("replication is {want}: the standby reports sync_state {last}"));
+                return Ok(format!(
+                    "replication is {want}: the standby reports sync_state {last}"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!("the standby's sync_state stayed {last:?}, not {want}, for {SETTLE_TIMEOUT:?}"))
+        Err(format!(
+            "the standby's sync_state stayed {last:?}, not {want}, for {SETTLE_TIMEOUT:?}"
+        ))
     }
 }

@@ -59,7 +59,10 @@ fn send(line: &str) {
     });
     let mut pipe = PIPE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(stdin) = pipe.as_mut() {
-        if writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_err() {
+        if writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .is_err()
+        {
             *pipe = None;
         }
     }
@@ -133,7 +136,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(gone.is_some(), "the listed group was not stopped");
-        assert!(kept.try_wait().unwrap().is_none(), "a forgotten group lives on");
+        assert!(
+            kept.try_wait().unwrap().is_none(),
+            "a forgotten group lives on"
+        );
         assert!(!dir.exists(), "the listed directory is removed");
         let _ = kept.kill();
         let _ = kept.wait();

@@ -64,7 +64,11 @@ pub fn render_table(report: &RunReport, color: bool) -> String {
                 );
             }
             cells.push(s.verdict.as_str().into());
-            rows.push((cells, s.verdict, s.reason.clone().or_else(|| t.error.clone())));
+            rows.push((
+                cells,
+                s.verdict,
+                s.reason.clone().or_else(|| t.error.clone()),
+            ));
         }
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

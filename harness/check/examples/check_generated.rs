@@ -1,5 +1,7 @@
 //! Times the checkers on the benches' generated histories once each (a quick look
-//! without criterion): `cargo run --release --example check_generated`.
+//! without criterion): `cargo run --release --example check_generated [DIR]`; with a
+//! directory, also writes the etcd and key-value histories there as EDN files (to try
+//! `assay check` on them).
 
 use assay_check::generate::{
     cas_register_edn, kv_edn, register_history, CasRegisterWorkload, KvWorkload, RegisterWorkload,
@@ -8,6 +10,13 @@ use assay_check::{check_history, edn, Model};
 use std::time::Instant;
 
 fn main() {
+    let out = std::env::args().nth(1).map(std::path::PathBuf::from);
+    let save = |name: &str, text: &str| {
+        if let Some(dir) = &out {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    };
     let time = |name: &str, events: &[assay_core::HistoryEvent]| {
         let t = Instant::now();
         let v = check_history(events, Model::Linearizable);
@@ -25,6 +34,7 @@ fn main() {
             seed,
         });
         let crashed = text.lines().filter(|l| l.contains(":type :info")).count();
+        save(&format!("etcd-{seed}.edn"), &text);
         let h = edn::parse_history(&text).expect("parses");
         time(&format!("etcd seed {seed} ({crashed} crashed)"), &h);
     }

@@ -5,11 +5,11 @@
 //! PostgreSQL replica and points the primary's proxy at it.
 
 use crate::targets::{connect, LiveTarget};
-use assay_core::isolation::IsolationLevel;
-use assay_core::{DriverConfig, DriverError};
 use assay_core::fault::FaultInjector;
-use assay_core::scenario::{FaultDirection, FaultKind, FaultOn, FaultSpec, Replication};
+use assay_core::isolation::IsolationLevel;
 use assay_core::scenario::TableSpec;
+use assay_core::scenario::{FaultDirection, FaultKind, FaultOn, FaultSpec, Replication};
+use assay_core::{DriverConfig, DriverError};
 use assay_core::{Endpoint, LocalBackend, Scenario};
 use assay_emulators::{Emulator, PgControl, ServerRole, StartOptions};
 use assay_engine::proxy::{Direction, FaultProxy, Toxic, ToxicKind};
@@ -63,7 +63,10 @@ impl FaultRig {
         let original = live.started_emulator().ok_or_else(|| {
             format!("{name} was started by `assay emulators up`; faults need a stand-in this run starts (run `assay emulators down {name}` first)")
         })?;
-        let backend = live.spec.local.ok_or_else(|| format!("{name} is not a local target"))?;
+        let backend = live
+            .spec
+            .local
+            .ok_or_else(|| format!("{name} is not a local target"))?;
         let pg = original
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -75,7 +78,10 @@ impl FaultRig {
                 return Err("a `command` fault runs a program against a real endpoint; this target is a local stand-in".into());
             }
             if (kind == FaultKind::Promote || f.on == FaultOn::Replica) && pg.is_none() {
-                return Err(format!("`{}` needs a replica; {name} has none (use postgres-replica)", f.describe()));
+                return Err(format!(
+                    "`{}` needs a replica; {name} has none (use postgres-replica)",
+                    f.describe()
+                ));
             }
             let starts_again = kind == FaultKind::Restart
                 || kind == FaultKind::Start
@@ -157,7 +163,10 @@ impl FaultRig {
     fn proxy(&self, on: FaultOn) -> Result<&FaultProxy, String> {
         match on {
             FaultOn::Primary => Ok(&self.primary),
-            FaultOn::Replica => self.replica.as_ref().ok_or_else(|| "this target has no replica".into()),
+            FaultOn::Replica => self
+                .replica
+                .as_ref()
+                .ok_or_else(|| "this target has no replica".into()),
         }
     }
 
@@ -169,7 +178,10 @@ impl FaultRig {
         if let Some(e) = self.replacement.lock().await.as_ref() {
             return e.signal(role, signal);
         }
-        self.original.lock().unwrap_or_else(|p| p.into_inner()).signal(role, signal)
+        self.original
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .signal(role, signal)
     }
 
     /// A fresh stand-in behind the primary's proxy, with the scenario's tables.
@@ -185,14 +197,20 @@ impl FaultRig {
         if let Some(old) = self.replacement.lock().await.replace(fresh) {
             old.stop().await;
         }
-        let setup = self.fresh_setup.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let setup = self
+            .fresh_setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(s) = setup {
             let failed = |e: DriverError| {
                 format!("a fresh stand-in at {addr}, but creating its tables failed: {e}")
             };
             // A driver of its own: the scenario's still holds connections to the old one,
             // and remembers the tables it made there.
-            let driver = connect(&self.endpoint, s.config, s.isolation).await.map_err(failed)?;
+            let driver = connect(&self.endpoint, s.config, s.isolation)
+                .await
+                .map_err(failed)?;
             driver.setup(&s.tables).await.map_err(failed)?;
         }
         Ok(format!("a fresh, empty stand-in at {addr} behind the proxy (an in-memory stand-in loses its data: a property of the emulator, not of the service)"))
@@ -218,20 +236,39 @@ impl FaultInjector for FaultRig {
         match action {
             FaultKind::Partition => {
                 let p = self.proxy(f.on)?;
-                p.add(toxic(ToxicKind::Timeout { close_after: Duration::ZERO }));
-                Ok(format!("nothing passes the proxy at {} ({} open connection(s) so far)", p.listen_addr(), p.connections()))
+                p.add(toxic(ToxicKind::Timeout {
+                    close_after: Duration::ZERO,
+                }));
+                Ok(format!(
+                    "nothing passes the proxy at {} ({} open connection(s) so far)",
+                    p.listen_addr(),
+                    p.connections()
+                ))
             }
             FaultKind::Latency => {
-                self.proxy(f.on)?.add(toxic(ToxicKind::Latency { latency: f.latency, jitter: f.jitter }));
-                Ok(format!("{:?} ± {:?} added by the proxy", f.latency, f.jitter))
+                self.proxy(f.on)?.add(toxic(ToxicKind::Latency {
+                    latency: f.latency,
+                    jitter: f.jitter,
+                }));
+                Ok(format!(
+                    "{:?} ± {:?} added by the proxy",
+                    f.latency, f.jitter
+                ))
             }
             FaultKind::ResetPeer => {
-                self.proxy(f.on)?.add(toxic(ToxicKind::ResetPeer { after: Duration::ZERO }));
+                self.proxy(f.on)?.add(toxic(ToxicKind::ResetPeer {
+                    after: Duration::ZERO,
+                }));
                 Ok("every connection through the proxy is reset".into())
             }
             FaultKind::Bandwidth => {
-                self.proxy(f.on)?.add(toxic(ToxicKind::Bandwidth { bytes_per_s: f.bytes_per_s }));
-                Ok(format!("at most {} bytes/s through the proxy", f.bytes_per_s))
+                self.proxy(f.on)?.add(toxic(ToxicKind::Bandwidth {
+                    bytes_per_s: f.bytes_per_s,
+                }));
+                Ok(format!(
+                    "at most {} bytes/s through the proxy",
+                    f.bytes_per_s
+                ))
             }
             FaultKind::Heal => {
                 let p = self.proxy(f.on)?;
@@ -251,9 +288,13 @@ impl FaultInjector for FaultRig {
             FaultKind::Promote => {
                 let pg = self.pg.as_ref().ok_or("this target has no replica")?;
                 let promoted = pg.promote().await?;
-                let to = self.replica_addr.ok_or("this target has no replica address")?;
+                let to = self
+                    .replica_addr
+                    .ok_or("this target has no replica address")?;
                 self.primary.retarget(to);
-                Ok(format!("{promoted}; the primary's proxy now forwards to {to}"))
+                Ok(format!(
+                    "{promoted}; the primary's proxy now forwards to {to}"
+                ))
             }
             FaultKind::Command => Err("`command` faults run only against real endpoints".into()),
         }

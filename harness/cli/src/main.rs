@@ -9,6 +9,7 @@ mod faults;
 mod load;
 mod report_cmd;
 mod run;
+mod scenario_run;
 mod targets;
 
 use clap::{Parser, Subcommand, ValueEnum};

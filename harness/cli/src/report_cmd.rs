@@ -74,7 +74,11 @@ pub fn finish(dir: &Path) -> u8 {
 /// matrix.
 fn print_run(record: &RunRecord, report: &RunReport) {
     for t in &record.targets {
-        for s in t.scenarios.iter().filter(|s| s.kind == RecordKind::Isolation) {
+        for s in t
+            .scenarios
+            .iter()
+            .filter(|s| s.kind == RecordKind::Isolation)
+        {
             if let Some(m) = &s.isolation {
                 println!("isolation matrix on {}:\n{m}", t.name);
             }

@@ -84,12 +84,18 @@ mod tests {
             replica_url: Some(Secret::new("postgres://assay:pw@127.0.0.1:5433/assay")),
         };
         assert_eq!(pg.address(), Some("127.0.0.1:5432".parse().unwrap()));
-        assert_eq!(pg.replica_address(), Some("127.0.0.1:5433".parse().unwrap()));
+        assert_eq!(
+            pg.replica_address(),
+            Some("127.0.0.1:5433".parse().unwrap())
+        );
         let moved = pg.with_addresses(to, Some("127.0.0.1:10".parse().unwrap()));
         let Endpoint::Postgres { url, replica_url } = &moved else {
             unreachable!()
         };
-        assert_eq!(url.expose(), "postgres://assay:pw@127.0.0.1:9/assay?sslmode=disable");
+        assert_eq!(
+            url.expose(),
+            "postgres://assay:pw@127.0.0.1:9/assay?sslmode=disable"
+        );
         assert_eq!(
             replica_url.as_ref().unwrap().expose(),
             "postgres://assay:pw@127.0.0.1:10/assay"

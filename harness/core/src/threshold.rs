@@ -229,11 +229,18 @@ mod tests {
                 0.0
             )
         );
-        assert_eq!(Threshold::parse("duplicated = 0").unwrap().comparison, Comparison::Eq);
+        assert_eq!(
+            Threshold::parse("duplicated = 0").unwrap().comparison,
+            Comparison::Eq
+        );
         let t = Threshold::parse("unavailable < 30s").unwrap();
         assert_eq!(t.limit, 30e9);
-        assert!(Threshold::parse("lost == none").unwrap_err().contains("count"));
-        assert!(Threshold::parse("lost(read) == 0").unwrap_err().contains("unknown metric"));
+        assert!(Threshold::parse("lost == none")
+            .unwrap_err()
+            .contains("count"));
+        assert!(Threshold::parse("lost(read) == 0")
+            .unwrap_err()
+            .contains("unknown metric"));
     }
 
     #[test]

@@ -177,7 +177,8 @@ impl FaultProxy {
 
     /// Removes the named toxic; `heal_all` removes every one.
     pub fn heal(&self, name: &str) {
-        self.config.send_modify(|c| c.toxics.retain(|t| t.name != name));
+        self.config
+            .send_modify(|c| c.toxics.retain(|t| t.name != name));
     }
 
     pub fn heal_all(&self) {
@@ -215,8 +216,20 @@ async fn serve(client: TcpStream, mut config: watch::Receiver<Config>, seed: u64
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let ending = {
-        let up = pump(&mut client_read, &mut server_write, config.clone(), seed, true);
-        let down = pump(&mut server_read, &mut client_write, config.clone(), seed, false);
+        let up = pump(
+            &mut client_read,
+            &mut server_write,
+            config.clone(),
+            seed,
+            true,
+        );
+        let down = pump(
+            &mut server_read,
+            &mut client_write,
+            config.clone(),
+            seed,
+            false,
+        );
         let moved = async {
             loop {
                 if config.changed().await.is_err() {

@@ -134,7 +134,12 @@ fn file_safe(s: &str) -> String {
 /// tagged `read.ok` etc. — one interval per second when the workload kept a series, else
 /// one for the whole run — and a workload's service time as `service.read.ok` over the
 /// whole measured window.
-fn write_hlog(path: &Path, target: &str, s: &ScenarioRecord, started: SystemTime) -> io::Result<()> {
+fn write_hlog(
+    path: &Path,
+    target: &str,
+    s: &ScenarioRecord,
+    started: SystemTime,
+) -> io::Result<()> {
     let mut file = BufWriter::new(File::create(path)?);
     let mut serializer = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
@@ -146,12 +151,13 @@ fn write_hlog(path: &Path, target: &str, s: &ScenarioRecord, started: SystemTime
         .with_max_value_divisor(1e6)
         .begin_log_with(&mut file, &mut serializer)?;
     let hlog_err = |e| io::Error::other(format!("{e:?}"));
-    let elapsed = Duration::from_nanos(
-        s.workload
-            .as_ref()
-            .map_or(s.elapsed_ns, |w| w.measured_ns),
-    );
-    match s.workload.as_ref().map(|w| &w.series).filter(|i| !i.is_empty()) {
+    let elapsed = Duration::from_nanos(s.workload.as_ref().map_or(s.elapsed_ns, |w| w.measured_ns));
+    match s
+        .workload
+        .as_ref()
+        .map(|w| &w.series)
+        .filter(|i| !i.is_empty())
+    {
         Some(series) => {
             let width = Duration::from_nanos(series.interval_ns());
             for i in 0..series.len() {

@@ -6,9 +6,7 @@ use assay_core::record::{
     WorkloadRecord, RECORD_SCHEMA_VERSION,
 };
 use assay_core::scenario::LoadMode;
-use assay_core::{
-    Family, LatencyHistograms, NativeOutcome, Op, OpKind, OpMeta, OpValue, Outcome,
-};
+use assay_core::{Family, LatencyHistograms, NativeOutcome, Op, OpKind, OpMeta, OpValue, Outcome};
 
 const SCENARIO: &str = r#"format = 1
 name = "smoke <&>"
@@ -143,33 +141,56 @@ fn renders_every_file_from_the_record_and_the_verdicts() {
     assert_eq!(json["schema_version"], 1);
     let scenario = &json["targets"][0]["scenarios"][0];
     let p99 = scenario["latency"][0]["p99_us"].as_f64().unwrap();
-    assert!((4000.0..4005.0).contains(&p99), "HDR keeps 3 significant digits: {p99}");
+    assert!(
+        (4000.0..4005.0).contains(&p99),
+        "HDR keeps 3 significant digits: {p99}"
+    );
     assert_eq!(scenario["load"]["rate_per_s"], 2.0);
     assert_eq!(scenario["request_units_by_op"]["write"], 3.0);
     assert_eq!(scenario["workload"]["intervals"][1]["indeterminate"], 1);
-    assert_eq!(json["fidelity"][0]["rows"][0]["cells"][0]["verdict"], "unsupported");
+    assert_eq!(
+        json["fidelity"][0]["rows"][0]["cells"][0]["verdict"],
+        "unsupported"
+    );
 
     let junit = std::fs::read_to_string(&a.junit_xml).unwrap();
     assert!(junit.contains("smoke &lt;&amp;&gt;"), "{junit}");
     assert!(junit.contains("failures=\"1\""), "{junit}");
-    assert!(junit.contains("threshold p99 &lt; 1ms failed: observed 4.00ms"), "{junit}");
-    assert!(junit.contains("skipped"), "native unsupported step is skipped: {junit}");
+    assert!(
+        junit.contains("threshold p99 &lt; 1ms failed: observed 4.00ms"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("skipped"),
+        "native unsupported step is skipped: {junit}"
+    );
 
     let fidelity = std::fs::read_to_string(a.fidelity_md.as_ref().unwrap()).unwrap();
     assert!(fidelity.contains("| gsi lag | unsupported |"), "{fidelity}");
     let summary = std::fs::read_to_string(&a.summary_md).unwrap();
     assert!(summary.contains("- note: the emulator runs one read-write transaction at a time"));
-    assert!(summary.contains("Request units: 3.0 in all (write 3.0)"), "{summary}");
+    assert!(
+        summary.contains("Request units: 3.0 in all (write 3.0)"),
+        "{summary}"
+    );
     assert!(summary.contains("Workload (open loop)"), "{summary}");
     assert!(
-        summary.contains("Load: open loop at 2/s, at most 4 in flight, duration 1 s, op timeout 5 s"),
+        summary
+            .contains("Load: open loop at 2/s, at most 4 in flight, duration 1 s, op timeout 5 s"),
         "{summary}"
     );
     let hlog = std::fs::read_to_string(&a.hlogs[0]).unwrap();
     assert_eq!(hlog.matches("Tag=write.ok,").count(), 1, "{hlog}");
-    assert_eq!(hlog.matches("Tag=write.indeterminate,").count(), 1, "{hlog}");
+    assert_eq!(
+        hlog.matches("Tag=write.indeterminate,").count(),
+        1,
+        "{hlog}"
+    );
     assert!(hlog.contains("Tag=service.write.ok,"), "{hlog}");
-    assert!(hlog.contains("#[StartTime: 1767225600.000"), "the run's start: {hlog}");
+    assert!(
+        hlog.contains("#[StartTime: 1767225600.000"),
+        "the run's start: {hlog}"
+    );
 
     // The same record and verdicts give the same bytes.
     let first: Vec<Vec<u8>> = [&a.report_json, &a.summary_md, &a.junit_xml, &a.hlogs[0]]
@@ -177,9 +198,14 @@ fn renders_every_file_from_the_record_and_the_verdicts() {
         .map(|p| std::fs::read(p).unwrap())
         .collect();
     let again = render_run(dir.path(), &r, &judge(&r, &histories)).unwrap();
-    for (p, bytes) in [&again.report_json, &again.summary_md, &again.junit_xml, &again.hlogs[0]]
-        .iter()
-        .zip(first)
+    for (p, bytes) in [
+        &again.report_json,
+        &again.summary_md,
+        &again.junit_xml,
+        &again.hlogs[0],
+    ]
+    .iter()
+    .zip(first)
     {
         assert_eq!(std::fs::read(p).unwrap(), bytes, "{}", p.display());
     }

@@ -124,7 +124,11 @@ pub fn availability(history: &[HistoryEvent]) -> Availability {
         }
     }
     out.windows.sort_by_key(|w| (w.start_ns, w.client));
-    out.longest_ms = out.windows.iter().map(Window::duration_ms).fold(0.0, f64::max);
+    out.longest_ms = out
+        .windows
+        .iter()
+        .map(Window::duration_ms)
+        .fold(0.0, f64::max);
     out.failed = out.windows.iter().map(|w| w.failed).sum();
     out.indeterminate = out.windows.iter().map(|w| w.indeterminate).sum();
     out
@@ -201,7 +205,9 @@ pub fn set_account(history: &[HistoryEvent]) -> Option<SetAccount> {
     let mut final_keys: BTreeSet<String> = BTreeSet::new();
     for e in history {
         match e {
-            HistoryEvent::Invoke { op_id, op, step, .. } => {
+            HistoryEvent::Invoke {
+                op_id, op, step, ..
+            } => {
                 invoked.insert(*op_id, (op, step == FINAL_READ_STEP));
                 if step == FINAL_READ_STEP {
                     let reads: Vec<&Op> = match op {
@@ -315,7 +321,15 @@ mod tests {
             }
         }
 
-        fn op(&mut self, client: u32, step: &str, op: Op, outcome: Outcome, value: OpValue, t: u64) {
+        fn op(
+            &mut self,
+            client: u32,
+            step: &str,
+            op: Op,
+            outcome: Outcome,
+            value: OpValue,
+            t: u64,
+        ) {
             let error_class = (outcome == Outcome::Fail).then_some(ErrorClass::Unavailable);
             let op_id = self.next;
             self.next += 1;
@@ -375,10 +389,31 @@ mod tests {
         let mut h = H::new();
         let ms = 1_000_000;
         h.op(0, "c", append("x", 1), Outcome::Ok, OpValue::None, 0);
-        h.op(0, "c", append("x", 2), Outcome::Indeterminate, OpValue::None, 10 * ms);
-        h.op(0, "c", append("x", 3), Outcome::Fail, OpValue::None, 20 * ms);
+        h.op(
+            0,
+            "c",
+            append("x", 2),
+            Outcome::Indeterminate,
+            OpValue::None,
+            10 * ms,
+        );
+        h.op(
+            0,
+            "c",
+            append("x", 3),
+            Outcome::Fail,
+            OpValue::None,
+            20 * ms,
+        );
         h.op(0, "c", append("x", 4), Outcome::Ok, OpValue::None, 100 * ms);
-        h.op(1, "c", append("x", 5), Outcome::Fail, OpValue::None, 50 * ms);
+        h.op(
+            1,
+            "c",
+            append("x", 5),
+            Outcome::Fail,
+            OpValue::None,
+            50 * ms,
+        );
         // An aborted transaction is an answer: the service was reachable.
         h.events.push(HistoryEvent::Invoke {
             op_id: 99,
@@ -401,7 +436,10 @@ mod tests {
         let a = availability(&h.events);
         assert_eq!(a.windows.len(), 2);
         assert_eq!(a.windows[0].client, 0);
-        assert_eq!((a.windows[0].start_ns, a.windows[0].end_ns), (10 * ms, 101 * ms));
+        assert_eq!(
+            (a.windows[0].start_ns, a.windows[0].end_ns),
+            (10 * ms, 101 * ms)
+        );
         assert!(a.windows[0].recovered);
         assert_eq!((a.windows[0].failed, a.windows[0].indeterminate), (1, 1));
         assert!(!a.windows[1].recovered, "client 1 never got through");
@@ -415,11 +453,32 @@ mod tests {
         let mut h = H::new();
         h.op(0, "c", append("x", 1), Outcome::Ok, OpValue::None, 0);
         h.op(0, "c", append("x", 2), Outcome::Ok, OpValue::None, 1);
-        h.op(0, "c", append("x", 3), Outcome::Indeterminate, OpValue::None, 2);
-        h.op(0, "c", append("x", 4), Outcome::Indeterminate, OpValue::None, 3);
+        h.op(
+            0,
+            "c",
+            append("x", 3),
+            Outcome::Indeterminate,
+            OpValue::None,
+            2,
+        );
+        h.op(
+            0,
+            "c",
+            append("x", 4),
+            Outcome::Indeterminate,
+            OpValue::None,
+            3,
+        );
         h.op(0, "c", append("x", 5), Outcome::Fail, OpValue::None, 4);
         h.op(1, "c", read("x"), Outcome::Ok, list("x", &[1, 2]), 5);
-        h.op(2, FINAL_READ_STEP, read("x"), Outcome::Ok, list("x", &[1, 3, 5, 9, 9]), 10);
+        h.op(
+            2,
+            FINAL_READ_STEP,
+            read("x"),
+            Outcome::Ok,
+            list("x", &[1, 3, 5, 9, 9]),
+            10,
+        );
         let acc = set_account(&h.events).unwrap();
         assert_eq!(acc.ok, 1);
         assert_eq!(acc.lost, vec![("x".to_string(), 2)]);
@@ -437,10 +496,31 @@ mod tests {
     fn a_valid_history_loses_nothing_and_without_a_final_read_there_is_no_account() {
         let mut h = H::new();
         h.op(0, "c", append("x", 1), Outcome::Ok, OpValue::None, 0);
-        h.op(0, "c", append("y", 2), Outcome::Indeterminate, OpValue::None, 1);
+        h.op(
+            0,
+            "c",
+            append("y", 2),
+            Outcome::Indeterminate,
+            OpValue::None,
+            1,
+        );
         assert_eq!(set_account(&h.events), None);
-        h.op(1, FINAL_READ_STEP, read("x"), Outcome::Ok, list("x", &[1]), 5);
-        h.op(1, FINAL_READ_STEP, read("y"), Outcome::Indeterminate, OpValue::None, 6);
+        h.op(
+            1,
+            FINAL_READ_STEP,
+            read("x"),
+            Outcome::Ok,
+            list("x", &[1]),
+            5,
+        );
+        h.op(
+            1,
+            FINAL_READ_STEP,
+            read("y"),
+            Outcome::Indeterminate,
+            OpValue::None,
+            6,
+        );
         let acc = set_account(&h.events).unwrap();
         assert_eq!(acc.ok, 1);
         assert!(acc.lost.is_empty() && acc.unexpected.is_empty() && acc.duplicated.is_empty());

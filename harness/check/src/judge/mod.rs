@@ -177,7 +177,10 @@ fn judge_isolation(record: &ScenarioRecord) -> ScenarioVerdict {
                 matrix.mismatches().len()
             )),
         ),
-        None => ScenarioVerdict::new(Verdict::Error, Some("the isolation suite did not run".into())),
+        None => ScenarioVerdict::new(
+            Verdict::Error,
+            Some("the isolation suite did not run".into()),
+        ),
     }
 }
 

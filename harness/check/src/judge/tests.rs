@@ -97,7 +97,9 @@ fn run_of(targets: Vec<(&str, Vec<ScenarioRecord>)>) -> RunRecord {
 }
 
 fn histories(target: &str, h: Vec<HistoryEvent>) -> Histories {
-    [((target.to_string(), "s".to_string()), h)].into_iter().collect()
+    [((target.to_string(), "s".to_string()), h)]
+        .into_iter()
+        .collect()
 }
 
 #[test]
@@ -118,7 +120,10 @@ fn a_threshold_with_its_observation_decides() {
     let v = judge_scenario(&s, &write_history(Outcome::Ok));
     assert_eq!(v.verdict, Verdict::Fail, "{:?}", v.reason);
     assert!(
-        v.reason.as_deref().unwrap().contains("threshold `p99 < 1us` (observed"),
+        v.reason
+            .as_deref()
+            .unwrap()
+            .contains("threshold `p99 < 1us` (observed"),
         "{:?}",
         v.reason
     );
@@ -132,13 +137,16 @@ fn native_findings_become_verdicts_and_nothing_unverified_passes() {
     let v = judge_scenario(&s, &[]);
     assert_eq!(v.verdict, Verdict::Unsupported);
     assert_eq!(v.reason.as_deref(), Some("unsupported: no GSI"));
-    s.native.push(native(assay_core::NativeVerdict::Unverified, "one replica"));
+    s.native
+        .push(native(assay_core::NativeVerdict::Unverified, "one replica"));
     assert_eq!(judge_scenario(&s, &[]).verdict, Verdict::Unverified);
-    s.native.push(native(assay_core::NativeVerdict::Deviates, "500"));
+    s.native
+        .push(native(assay_core::NativeVerdict::Deviates, "500"));
     let v = judge_scenario(&s, &[]);
     assert_eq!(v.verdict, Verdict::Fail);
     assert_eq!(v.native[2], Verdict::Deviates);
-    s.native.push(native(assay_core::NativeVerdict::Error, "timed out"));
+    s.native
+        .push(native(assay_core::NativeVerdict::Error, "timed out"));
     let v = judge_scenario(&s, &[]);
     assert_eq!(v.verdict, Verdict::Error);
     assert_eq!(
@@ -167,7 +175,10 @@ fn what_did_not_run_is_never_a_pass() {
         teardown_error: None,
     };
     let v = judge_scenario(&s, &write_history(Outcome::Ok));
-    assert_eq!((v.verdict, v.reason.as_deref()), (Verdict::Error, Some("backend stopped")));
+    assert_eq!(
+        (v.verdict, v.reason.as_deref()),
+        (Verdict::Error, Some("backend stopped"))
+    );
     // A run of only unsupported scenarios is unsupported; an interrupted one an error.
     let mut only = ran(SCENARIO);
     only.status = ScenarioStatus::Unsupported {

@@ -212,8 +212,16 @@ pub(super) fn parse_fault(raw: Spanned<RawFault>, at: At<'_>) -> Result<FaultSpe
     let f = raw.into_inner();
     let kind = *f.kind.get_ref();
     let start = duration(&f.at, "at", at)?;
-    let length = f.duration.as_ref().map(|d| duration(d, "duration", at)).transpose()?;
-    let every = f.every.as_ref().map(|d| duration(d, "every", at)).transpose()?;
+    let length = f
+        .duration
+        .as_ref()
+        .map(|d| duration(d, "duration", at))
+        .transpose()?;
+    let every = f
+        .every
+        .as_ref()
+        .map(|d| duration(d, "every", at))
+        .transpose()?;
     if let Some(d) = length {
         if kind.undo().is_none() {
             return Err(at(
@@ -231,7 +239,10 @@ pub(super) fn parse_fault(raw: Spanned<RawFault>, at: At<'_>) -> Result<FaultSpe
     let times = match (every, f.times) {
         (None, None) => 1,
         (None, Some(_)) => {
-            return Err(at(span, "faults: `times` needs `every`, e.g. every = \"10s\"".into()))
+            return Err(at(
+                span,
+                "faults: `times` needs `every`, e.g. every = \"10s\"".into(),
+            ))
         }
         (Some(e), t) => {
             if e.is_zero() {
@@ -265,8 +276,18 @@ pub(super) fn parse_fault(raw: Spanned<RawFault>, at: At<'_>) -> Result<FaultSpe
             Some(t) => *t.get_ref(),
             None => 1.0,
         },
-        latency: f.latency.as_ref().map(|d| duration(d, "latency", at)).transpose()?.unwrap_or_default(),
-        jitter: f.jitter.as_ref().map(|d| duration(d, "jitter", at)).transpose()?.unwrap_or_default(),
+        latency: f
+            .latency
+            .as_ref()
+            .map(|d| duration(d, "latency", at))
+            .transpose()?
+            .unwrap_or_default(),
+        jitter: f
+            .jitter
+            .as_ref()
+            .map(|d| duration(d, "jitter", at))
+            .transpose()?
+            .unwrap_or_default(),
         bytes_per_s: f.bytes_per_s.unwrap_or(0),
         command: f.command,
     };
@@ -274,17 +295,32 @@ pub(super) fn parse_fault(raw: Spanned<RawFault>, at: At<'_>) -> Result<FaultSpe
         if ok {
             Ok(())
         } else {
-            Err(at(f.kind.span(), format!("faults: `{}` needs {what}", kind.as_str())))
+            Err(at(
+                f.kind.span(),
+                format!("faults: `{}` needs {what}", kind.as_str()),
+            ))
         }
     };
     match kind {
-        FaultKind::Latency => needs(!spec.latency.is_zero(), "`latency`, e.g. latency = \"40ms\"")?,
-        FaultKind::Bandwidth => needs(spec.bytes_per_s > 0, "`bytes_per_s`, e.g. bytes_per_s = 100000")?,
-        FaultKind::Command => needs(!spec.command.is_empty(), "`command = [\"program\", \"arg\"]`")?,
+        FaultKind::Latency => needs(
+            !spec.latency.is_zero(),
+            "`latency`, e.g. latency = \"40ms\"",
+        )?,
+        FaultKind::Bandwidth => needs(
+            spec.bytes_per_s > 0,
+            "`bytes_per_s`, e.g. bytes_per_s = 100000",
+        )?,
+        FaultKind::Command => needs(
+            !spec.command.is_empty(),
+            "`command = [\"program\", \"arg\"]`",
+        )?,
         _ => {}
     }
     if spec.firings().last().is_some_and(|t| *t > MAX_FAULT_TIME) {
-        return Err(at(span, "faults: the schedule runs past one hour; shorten `at`, `every` or `times`".into()));
+        return Err(at(
+            span,
+            "faults: the schedule runs past one hour; shorten `at`, `every` or `times`".into(),
+        ));
     }
     Ok(spec)
 }

@@ -53,7 +53,9 @@ async fn passes_bytes_through_and_listens_on_loopback_only() {
     let proxy = FaultProxy::start(echo(b"A").await).await.unwrap();
     assert!(proxy.listen_addr().ip().is_loopback());
     let mut c = TcpStream::connect(proxy.listen_addr()).await.unwrap();
-    let got = round_trip(&mut c, b"hello", Duration::from_secs(5)).await.unwrap();
+    let got = round_trip(&mut c, b"hello", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(got, b"Ahello");
     assert_eq!(proxy.connections(), 1);
 }
@@ -71,11 +73,19 @@ async fn latency_delays_each_way_and_heals() {
         Direction::Both,
     ));
     let t = Instant::now();
-    round_trip(&mut c, b"x", Duration::from_secs(5)).await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(120), "{:?}", t.elapsed());
+    round_trip(&mut c, b"x", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(120),
+        "{:?}",
+        t.elapsed()
+    );
     proxy.heal("slow");
     let t = Instant::now();
-    round_trip(&mut c, b"x", Duration::from_secs(5)).await.unwrap();
+    round_trip(&mut c, b"x", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(t.elapsed() < Duration::from_millis(60), "{:?}", t.elapsed());
 }
 
@@ -83,7 +93,9 @@ async fn latency_delays_each_way_and_heals() {
 async fn a_timeout_toxic_is_a_partition_until_healed() {
     let proxy = FaultProxy::start(echo(b"A").await).await.unwrap();
     let mut c = TcpStream::connect(proxy.listen_addr()).await.unwrap();
-    round_trip(&mut c, b"before", Duration::from_secs(5)).await.unwrap();
+    round_trip(&mut c, b"before", Duration::from_secs(5))
+        .await
+        .unwrap();
     proxy.add(Toxic::new(
         "partition",
         ToxicKind::Timeout {
@@ -97,7 +109,9 @@ async fn a_timeout_toxic_is_a_partition_until_healed() {
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "nothing came back");
     proxy.heal_all();
     // What was sent during the partition is lost; the connection works again.
-    let got = round_trip(&mut c, b"after", Duration::from_secs(5)).await.unwrap();
+    let got = round_trip(&mut c, b"after", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(got, b"Aafter");
 }
 
@@ -105,7 +119,9 @@ async fn a_timeout_toxic_is_a_partition_until_healed() {
 async fn reset_peer_resets_open_connections_and_new_ones() {
     let proxy = FaultProxy::start(echo(b"A").await).await.unwrap();
     let mut c = TcpStream::connect(proxy.listen_addr()).await.unwrap();
-    round_trip(&mut c, b"x", Duration::from_secs(5)).await.unwrap();
+    round_trip(&mut c, b"x", Duration::from_secs(5))
+        .await
+        .unwrap();
     proxy.add(Toxic::new(
         "rst",
         ToxicKind::ResetPeer {
@@ -114,7 +130,9 @@ async fn reset_peer_resets_open_connections_and_new_ones() {
         Direction::Both,
     ));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let e = round_trip(&mut c, b"y", Duration::from_secs(5)).await.unwrap_err();
+    let e = round_trip(&mut c, b"y", Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             e.kind(),
@@ -125,22 +143,30 @@ async fn reset_peer_resets_open_connections_and_new_ones() {
         "{e:?}"
     );
     let mut fresh = TcpStream::connect(proxy.listen_addr()).await.unwrap();
-    assert!(round_trip(&mut fresh, b"z", Duration::from_secs(5)).await.is_err());
+    assert!(round_trip(&mut fresh, b"z", Duration::from_secs(5))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
 async fn retargeting_moves_new_connections_and_closes_old_ones() {
     let proxy = FaultProxy::start(echo(b"A").await).await.unwrap();
     let mut old = TcpStream::connect(proxy.listen_addr()).await.unwrap();
-    round_trip(&mut old, b"x", Duration::from_secs(5)).await.unwrap();
+    round_trip(&mut old, b"x", Duration::from_secs(5))
+        .await
+        .unwrap();
     let b = echo(b"B").await;
     proxy.retarget(b);
     assert_eq!(proxy.upstream(), b);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(round_trip(&mut old, b"y", Duration::from_secs(5)).await.is_err());
+    assert!(round_trip(&mut old, b"y", Duration::from_secs(5))
+        .await
+        .is_err());
     let mut new = TcpStream::connect(proxy.listen_addr()).await.unwrap();
     assert_eq!(
-        round_trip(&mut new, b"y", Duration::from_secs(5)).await.unwrap(),
+        round_trip(&mut new, b"y", Duration::from_secs(5))
+            .await
+            .unwrap(),
         b"By"
     );
 }
@@ -160,7 +186,9 @@ async fn limit_data_closes_after_the_budget_and_slicer_keeps_every_byte() {
     let mut c = TcpStream::connect(proxy.listen_addr()).await.unwrap();
     let msg = b"0123456789abcdefghij";
     assert_eq!(
-        round_trip(&mut c, msg, Duration::from_secs(5)).await.unwrap(),
+        round_trip(&mut c, msg, Duration::from_secs(5))
+            .await
+            .unwrap(),
         [b"A".as_slice(), msg].concat()
     );
     proxy.heal_all();
@@ -170,7 +198,9 @@ async fn limit_data_closes_after_the_budget_and_slicer_keeps_every_byte() {
         Direction::Upstream,
     ));
     let mut c = TcpStream::connect(proxy.listen_addr()).await.unwrap();
-    assert!(round_trip(&mut c, msg, Duration::from_secs(5)).await.is_err());
+    assert!(round_trip(&mut c, msg, Duration::from_secs(5))
+        .await
+        .is_err());
 }
 
 #[test]
