@@ -97,6 +97,8 @@ fn scenario_report(s: &ScenarioRecord, v: &ScenarioVerdict) -> ScenarioReport {
             || !v.availability.windows.is_empty())
         .then(|| v.availability.clone()),
         set_account: v.set_account.clone(),
+        recoveries: v.recoveries.clone(),
+        faults: s.faults.clone(),
         consistency: v.consistency.clone(),
         isolation_matrix: s.isolation.clone(),
     }

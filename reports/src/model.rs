@@ -97,6 +97,12 @@ pub struct ScenarioReport {
     /// success after it) and what failed or was left indeterminate inside them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<assay_check::judge::faults::Availability>,
+    /// Per fault carried out: how long until every client got through again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recoveries: Vec<assay_check::judge::faults::Recovery>,
+    /// What the fault schedule did, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<assay_core::record::FaultEvent>,
     /// Jepsen set-style account of every appended element against the final read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub set_account: Option<assay_check::judge::faults::SetAccount>,

@@ -218,3 +218,11 @@ fn verdicts_serialise_for_the_report() {
     assert_eq!(json["counts"]["G2-item"], 1);
     assert_eq!(json["anomalies"][0]["evidence"]["cycle"][0]["kind"], "rw");
 }
+
+#[test]
+fn elle_readme_history_is_g1c() {
+    let v = flagged("elle-readme-g1c.edn", Model::Serializable, &["G1c"]);
+    assert!(!v.anomalies[0].evidence.cycle.is_empty(), "{v}");
+    flagged("elle-readme-g1c.edn", Model::ReadCommitted, &["G1c"]);
+    passes("elle-readme-g1c.edn", Model::ReadUncommitted);
+}

@@ -356,6 +356,32 @@ fn summary(report: &RunReport) -> String {
                 }
                 md.push('\n');
             }
+            for f in &s.faults {
+                let _ = writeln!(
+                    md,
+                    "- fault at {:.1} s: {} ({}) — {}{}",
+                    f.at_ns as f64 / 1e9,
+                    f.action.as_str(),
+                    f.fault,
+                    if f.ok { "" } else { "NOT DONE: " },
+                    f.detail
+                );
+            }
+            for r in &s.recoveries {
+                let _ = writeln!(
+                    md,
+                    "- after `{}` at {:.0} ms: {}",
+                    r.action,
+                    r.at_ms,
+                    r.recovered_after_ms.map_or(
+                        "not recovered by the end of the run".to_string(),
+                        |ms| format!("every client got through again after {ms:.0} ms")
+                    )
+                );
+            }
+            if !s.faults.is_empty() {
+                md.push('\n');
+            }
             if let Some(a) = &s.availability {
                 let _ = writeln!(
                     md,

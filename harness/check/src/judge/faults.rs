@@ -134,6 +134,62 @@ pub fn availability(history: &[HistoryEvent]) -> Availability {
     out
 }
 
+/// How long the service took to come back after one fault.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recovery {
+    /// The fault's action and description, e.g. `kill`.
+    pub action: String,
+    pub fault: String,
+    /// When it fired, since the run started.
+    pub at_ms: f64,
+    /// From the fault to the end of the last unavailability window that began after it
+    /// (and before the next fault); 0 when no client noticed it; `None` when a window
+    /// never closed.
+    pub recovered_after_ms: Option<f64>,
+}
+
+/// One `Recovery` per fault that was carried out and is not an undo (heal, resume,
+/// start), from the availability windows.
+pub fn recoveries(faults: &[assay_core::record::FaultEvent], a: &Availability) -> Vec<Recovery> {
+    use assay_core::scenario::FaultKind;
+    let starts: Vec<&assay_core::record::FaultEvent> = faults
+        .iter()
+        .filter(|f| {
+            f.ok && !matches!(
+                f.action,
+                FaultKind::Heal | FaultKind::Resume | FaultKind::Start
+            )
+        })
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let until = starts.get(i + 1).map_or(u64::MAX, |n| n.at_ns);
+            let hit: Vec<&Window> = a
+                .windows
+                .iter()
+                .filter(|w| w.end_ns >= f.at_ns && w.start_ns < until)
+                .collect();
+            let recovered_after_ms = if hit.iter().any(|w| !w.recovered) {
+                None
+            } else {
+                Some(
+                    hit.iter()
+                        .map(|w| w.end_ns.saturating_sub(f.at_ns) as f64 / 1e6)
+                        .fold(0.0, f64::max),
+                )
+            };
+            Recovery {
+                action: f.action.as_str().to_string(),
+                fault: f.fault.clone(),
+                at_ms: f.at_ns as f64 / 1e6,
+                recovered_after_ms,
+            }
+        })
+        .collect()
+}
+
 /// Every appended element's fate, against the final read of its key.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SetAccount {
@@ -446,6 +502,58 @@ mod tests {
         assert_eq!(a.longest_ms, 91.0);
         assert_eq!((a.failed, a.indeterminate), (2, 1));
         assert_eq!(availability(&[]), Availability::default());
+    }
+
+    #[test]
+    fn recovery_runs_from_each_fault_to_the_end_of_the_windows_it_caused() {
+        use assay_core::record::FaultEvent;
+        use assay_core::scenario::FaultKind;
+        let ms: u64 = 1_000_000;
+        let w = |client, start: u64, end: u64, recovered| Window {
+            client,
+            start_ns: start * ms,
+            end_ns: end * ms,
+            recovered,
+            failed: 1,
+            indeterminate: 0,
+        };
+        let a = Availability {
+            windows: vec![
+                w(0, 101, 400, true),
+                w(1, 102, 650, true),
+                w(0, 900, 2000, false),
+            ],
+            ..Availability::default()
+        };
+        let ev = |action, at: u64| FaultEvent {
+            unix_ms: 0,
+            at_ns: at * ms,
+            action,
+            fault: "f".into(),
+            ok: true,
+            detail: String::new(),
+        };
+        let r = recoveries(
+            &[
+                ev(FaultKind::Kill, 100),
+                ev(FaultKind::Promote, 500),
+                ev(FaultKind::Heal, 600),
+                ev(FaultKind::Partition, 850),
+            ],
+            &a,
+        );
+        let got: Vec<(&str, Option<f64>)> = r
+            .iter()
+            .map(|r| (r.action.as_str(), r.recovered_after_ms))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("kill", Some(550.0)),
+                ("promote", Some(150.0)),
+                ("partition", None)
+            ]
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct ScenarioVerdict {
     pub availability: faults::Availability,
     /// The fate of every appended element against the final read, when there is one.
     pub set_account: Option<faults::SetAccount>,
+    /// Per fault carried out: how long until every client got through again.
+    pub recoveries: Vec<faults::Recovery>,
     /// The ops and time thresholds and throughput are measured over (the workload's
     /// measured window when there is one, else every op of the steps).
     pub measured_ops: u64,
@@ -71,6 +73,7 @@ impl ScenarioVerdict {
             errors: 0,
             availability: faults::Availability::default(),
             set_account: None,
+            recoveries: Vec::new(),
             measured_ops: 0,
             measured: Duration::ZERO,
         }
@@ -248,6 +251,7 @@ fn judge_checks(
         consistency,
         native,
         errors,
+        recoveries: faults::recoveries(&record.faults, &availability),
         availability,
         set_account,
         measured_ops: counts.values().map(|c| c.ops).sum(),
