@@ -50,14 +50,20 @@ fn main() {
         time(&format!("register 10k {keys} keys"), &h);
     }
     for (clients, ops) in [(1, 1000), (10, 3000), (50, 5000)] {
-        let text = kv_edn(&KvWorkload {
+        let w = KvWorkload {
             clients,
             ops,
             keys: 10,
             indeterminate: 0.0,
-            corrupt: false,
+            corrupt: true,
             seed: 42,
+        };
+        save(&format!("kv-c{clients:02}-bad.edn"), &kv_edn(&w));
+        let text = kv_edn(&KvWorkload {
+            corrupt: false,
+            ..w
         });
+        save(&format!("kv-c{clients:02}-ok.edn"), &text);
         let h = edn::parse_history(&text).expect("parses");
         time(&format!("kv {clients} clients {ops} ops"), &h);
     }

@@ -44,6 +44,12 @@ pub struct CheckArgs {
 pub fn check_command(args: CheckArgs) -> u8 {
     if args.model.trim() == "list" {
         print!("{}", assay_check::model_table());
+        println!("kv (key-value)");
+        println!("  Porcupine's key-value model: :get / :put / :append (string concatenation) on :key, read from EDN as such");
+        println!("  checks: linearizability per key (forbids nonlinearizable)");
+        println!("cas-register");
+        println!("  Knossos' / etcd's cas-register: :read / :write / :cas [old new], read from EDN as such");
+        println!("  checks: linearizability per key (forbids nonlinearizable)");
         return EXIT_PASS;
     }
     let (model, data) = match args.model.trim() {

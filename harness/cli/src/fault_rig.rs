@@ -17,6 +17,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Tries at creating a fresh stand-in's tables.
+const SETUP_TRIES: u32 = 5;
+
 #[derive(Clone)]
 struct FreshSetup {
     config: DriverConfig,
@@ -208,10 +211,29 @@ impl FaultRig {
             };
             // A driver of its own: the scenario's still holds connections to the old one,
             // and remembers the tables it made there.
-            let driver = connect(&self.endpoint, s.config, s.isolation)
-                .await
-                .map_err(failed)?;
-            driver.setup(&s.tables).await.map_err(failed)?;
+            // A fresh Spanner emulator numbers sessions from 0 again, so the scenario's
+            // client, still holding the old instance's session names, can end a session
+            // of this one ("Session not found"); a later try with new sessions succeeds.
+            let mut last = None;
+            for attempt in 0..SETUP_TRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                let made = match connect(&self.endpoint, s.config.clone(), s.isolation).await {
+                    Ok(driver) => driver.setup(&s.tables).await,
+                    Err(e) => Err(e),
+                };
+                match made {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            if let Some(e) = last {
+                return Err(failed(e));
+            }
         }
         Ok(format!("a fresh, empty stand-in at {addr} behind the proxy (an in-memory stand-in loses its data: a property of the emulator, not of the service)"))
     }

@@ -117,12 +117,8 @@ enum SearchResult {
 /// What a search level tried last, to resume from on backtracking.
 #[derive(Clone, Copy)]
 enum Cursor {
-    /// A new level: first the op with the earliest pending return (it must take effect
-    /// before anything called after that, so it is the likeliest to come next).
-    First,
-    /// Walking the definite ops' call entries from this list node, skipping the op
-    /// `First` tried.
-    Entry(u32, u32),
+    /// Walking the definite ops' call entries from this list node.
+    Entry(u32),
     /// Trying indeterminate ops from index `next` of `floating`, those called no
     /// later than `limit` (the time of the level's first pending return, node `ret`).
     Float { next: usize, limit: u64, ret: u32 },
@@ -310,7 +306,7 @@ fn search_ordered(
     let mut state = INITIAL;
     let mut stuck: Option<Stuck> = None;
     let mut steps = 0u64;
-    let mut cur = Cursor::First;
+    let mut cur = Cursor::Entry(next[0]);
     loop {
         steps += 1;
         if steps > budget {
@@ -318,30 +314,9 @@ fn search_ordered(
         }
         // The op to try at this step, with the cursor to continue from if it fails.
         let (i, resume) = match cur {
-            Cursor::First => {
-                let mut e = next[0];
-                while e != NIL && is_call(e) {
-                    e = next[e as usize];
-                }
-                if next[0] == NIL {
-                    return SearchResult::Linearizable;
-                }
-                let first = if e == NIL { NIL } else { op_of(e) as u32 };
-                cur = Cursor::Entry(next[0], first);
-                if first == NIL {
-                    continue;
-                }
-                (first as usize, cur)
-            }
-            Cursor::Entry(NIL, _) => return SearchResult::Linearizable,
-            Cursor::Entry(e, skip) if is_call(e) => {
-                if op_of(e) as u32 == skip {
-                    cur = Cursor::Entry(next[e as usize], skip);
-                    continue;
-                }
-                (op_of(e), Cursor::Entry(next[e as usize], skip))
-            }
-            Cursor::Entry(ret, _) => {
+            Cursor::Entry(NIL) => return SearchResult::Linearizable,
+            Cursor::Entry(e) if is_call(e) => (op_of(e), Cursor::Entry(next[e as usize])),
+            Cursor::Entry(ret) => {
                 cur = Cursor::Float {
                     next: 0,
                     limit: ops[op_of(ret)].ret,
@@ -384,7 +359,7 @@ fn search_ordered(
                     if cache.insert(&placed, new_state) {
                         stack.push((cur, UNSEEN_OP, state));
                         state = new_state;
-                        cur = Cursor::First;
+                        cur = Cursor::Entry(next[0]);
                     }
                 }
                 continue;
@@ -449,7 +424,7 @@ fn search_ordered(
             remove(&mut next, &mut prev, node_of(i, false));
             remove(&mut next, &mut prev, node_of(i, true));
         }
-        cur = Cursor::First;
+        cur = Cursor::Entry(next[0]);
     }
 }
 
