@@ -22,6 +22,7 @@
 
 pub mod containers;
 pub use faults::{PgControl, ServerRole};
+pub use reaper::sweep_stale;
 pub mod cosmos_adapter;
 pub mod state;
 
@@ -295,6 +296,12 @@ impl Emulator {
                 running: Running::Container(running),
             });
         }
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| {
+            for line in reaper::sweep_stale() {
+                eprintln!("assay: cleanup: {line}");
+            }
+        });
         let mut attempt = 1;
         loop {
             let ctx = native::NativeContext::new(backend, &opts.run_dir, &opts.workspace_root)?;

@@ -10,6 +10,11 @@
 //! moment, sends SIGKILL, and removes the listed directories. Unlike `PR_SET_PDEATHSIG`,
 //! end-of-file does not depend on which thread spawned the child, and it covers whole
 //! groups, not only the direct child.
+//!
+//! Should the reaper itself have died too (the whole session killed), a ledger in the
+//! temp directory (`assay-started/<pid>`) still lists what we started; the next start
+//! and `assay emulators status` sweep the ledgers of processes that are gone
+//! (`sweep_stale`).
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -43,7 +48,114 @@ if (%dirs) { require File::Path; File::Path::rmtree([keys %dirs]) }
 static PIPE: Mutex<Option<ChildStdin>> = Mutex::new(None);
 static STARTED: std::sync::Once = std::sync::Once::new();
 
+/// What this process has started and not yet stopped: (pgid, leader start time) and
+/// temp dirs, mirrored into its ledger file on every change.
+static LEDGER: Mutex<(Vec<(u32, u64)>, Vec<String>)> = Mutex::new((Vec::new(), Vec::new()));
+
+fn ledger_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("assay-started")
+}
+
+fn own_ledger() -> std::path::PathBuf {
+    let me = std::process::id();
+    let since = crate::process::proc_stat(me).map_or(0, |s| s.start_time);
+    ledger_dir().join(format!("{me}-{since}"))
+}
+
+/// Applies one line to the ledger and writes it out (best effort: the ledger is the
+/// second line of defence, the reaper the first).
+fn record(line: &str) {
+    let mut ledger = LEDGER.lock().unwrap_or_else(|p| p.into_inner());
+    let (groups, dirs) = &mut *ledger;
+    if let Some(g) = line.strip_prefix('+').and_then(|g| g.parse::<u32>().ok()) {
+        let since = crate::process::proc_stat(g).map_or(0, |s| s.start_time);
+        groups.push((g, since));
+    } else if let Some(g) = line.strip_prefix('-').and_then(|g| g.parse::<u32>().ok()) {
+        groups.retain(|(x, _)| *x != g);
+    } else if let Some(d) = line.strip_prefix("d+") {
+        dirs.push(d.to_string());
+    } else if let Some(d) = line.strip_prefix("d-") {
+        dirs.retain(|x| x != d);
+    }
+    let path = own_ledger();
+    if groups.is_empty() && dirs.is_empty() {
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
+    let text: String = groups
+        .iter()
+        .map(|(g, t)| format!("g {g} {t}\n"))
+        .chain(dirs.iter().map(|d| format!("d {d}\n")))
+        .collect();
+    let _ = std::fs::create_dir_all(ledger_dir());
+    let _ = std::fs::write(&path, text);
+}
+
+/// Removes what processes that are gone left behind: for every ledger whose owner (pid
+/// and start time) no longer runs, SIGKILL each listed group whose leader is still the
+/// process we started (same pid and start time), remove the listed temp dirs, then the
+/// ledger. Returns one line per thing removed.
+pub fn sweep_stale() -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(ledger_dir()) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((pid, since)) = name
+            .split_once('-')
+            .and_then(|(p, t)| Some((p.parse::<u32>().ok()?, t.parse::<u64>().ok()?)))
+        else {
+            continue;
+        };
+        let owner_alive =
+            crate::process::proc_stat(pid).is_some_and(|s| s.start_time == since && s.state != 'Z');
+        if owner_alive {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("g"), Some(g), Some(t)) => {
+                    let (Ok(g), Ok(t)) = (g.parse::<u32>(), t.parse::<u64>()) else {
+                        continue;
+                    };
+                    let ours = crate::process::proc_stat(g)
+                        .is_some_and(|s| s.start_time == t && s.state != 'Z');
+                    if ours {
+                        crate::process::signal_group(g, libc::SIGKILL);
+                        removed.push(format!("process group {g} left by assay pid {pid}: killed"));
+                    }
+                }
+                (Some("d"), Some(first), rest) => {
+                    let dir = match rest {
+                        Some(r) => format!("{first} {r}"),
+                        None => first.to_string(),
+                    };
+                    let dir = std::path::Path::new(&dir);
+                    // Only our own temp dirs (tempfile with the `assay-` prefix).
+                    let ours = dir.starts_with(std::env::temp_dir())
+                        && dir
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("assay-"));
+                    if ours && dir.exists() && std::fs::remove_dir_all(dir).is_ok() {
+                        removed.push(format!(
+                            "{} left by assay pid {pid}: removed",
+                            dir.display()
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
+    removed
+}
+
 fn send(line: &str) {
+    record(line);
     STARTED.call_once(|| {
         let child = Command::new("perl")
             .args(["-e", PROGRAM])
@@ -95,6 +207,45 @@ pub(crate) fn forget_dir(dir: &Path) {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    /// A ledger whose owner is gone: its group is killed (only while its leader is the
+    /// process that was started), its temp dir removed, the ledger itself too.
+    #[test]
+    fn a_stale_ledger_is_swept_and_a_live_owners_is_kept() {
+        let mut sleeper = Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = sleeper.id();
+        let since = crate::process::proc_stat(pid).unwrap().start_time;
+        let dir = tempfile::Builder::new()
+            .prefix("assay-sweep-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        std::fs::create_dir_all(ledger_dir()).unwrap();
+        // Owner pid 1 with a start time it does not have: gone.
+        let stale = ledger_dir().join("1-999999999999");
+        std::fs::write(&stale, format!("g {pid} {since}\nd {}\n", dir.display())).unwrap();
+        let removed = sweep_stale();
+        assert!(
+            removed
+                .iter()
+                .any(|l| l.contains(&format!("process group {pid}"))),
+            "{removed:?}"
+        );
+        assert!(!dir.exists());
+        assert!(!stale.exists());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sleeper.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            sleeper.try_wait().unwrap().is_some(),
+            "the stale group was killed"
+        );
+    }
 
     /// The program itself, driven through a pipe we then close: a listed group and
     /// directory are gone afterwards; a forgotten group lives on.

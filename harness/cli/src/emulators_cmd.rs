@@ -133,6 +133,11 @@ pub async fn run(action: Action) -> u8 {
             EXIT_PASS
         }
         Action::Status => {
+            // What an Assay that died without cleaning up (and whose reaper died too)
+            // left running.
+            for line in assay_emulators::sweep_stale() {
+                println!("cleanup: {line}");
+            }
             let all = state::load(&root).unwrap_or_default();
             if all.is_empty() {
                 println!("nothing is up (start with `assay emulators up`)");
