@@ -7,6 +7,7 @@ mod emulators_cmd;
 mod fault_rig;
 mod faults;
 mod load;
+mod merge_cmd;
 mod report_cmd;
 mod run;
 mod scenario_run;
@@ -86,6 +87,9 @@ enum Command {
     /// Judge a stored run again and re-render its report files (report.json, summary.md,
     /// junit.xml, fidelity.md, .hlog) from its record.json and history.jsonl.
     Report(report_cmd::ReportArgs),
+    /// Merge shard runs (histograms added exactly, histories kept per shard) into one run
+    /// directory, judged and rendered like any other.
+    Merge(merge_cmd::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::Checks { json } => checks_cmd::checks_command(json),
         Command::Check(args) => check_cmd::check_command(args),
         Command::Report(args) => report_cmd::report_command(args),
+        Command::Merge(args) => merge_cmd::merge_command(args),
         Command::Run(args) => runtime(usize::from(args.threads)).block_on(run::run_command(args)),
         Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
     };

@@ -122,3 +122,78 @@ fn assay_report_on_something_that_is_not_a_run_says_so() {
     assert_eq!(code, 2);
     assert!(stderr.contains("record.json:1:"), "{stderr}");
 }
+
+const SHORT_LOAD: &str = r#"format = 1
+name = "short-load"
+kind = "throughput"
+
+[[setup.tables]]
+name = "kv"
+
+[workload]
+clients = 2
+duration = "2s"
+max_ops = 1500
+keys = { prefix = "k", count = 100 }
+mix = { read = 0.5, write = 0.5 }
+load = true
+"#;
+
+fn ops_of(report: &serde_json::Value) -> (u64, u64, u64) {
+    let s = &report["targets"][0]["scenarios"][0];
+    let latency_ops: u64 = s["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    (
+        s["ops"].as_u64().unwrap(),
+        latency_ops,
+        s["load"]["clients"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn merging_two_runs_sums_their_histograms_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("short.toml");
+    std::fs::write(&scenario, SHORT_LOAD).unwrap();
+    let mut parts = Vec::new();
+    for name in ["a", "b"] {
+        let out = dir.path().join(name);
+        let (code, _, stderr) = assay(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--target",
+            "postgres",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        parts.push((out, ops_of(&report)));
+    }
+    let merged = dir.path().join("merged");
+    let (code, _, stderr) = assay(&[
+        "merge",
+        parts[0].0.to_str().unwrap(),
+        parts[1].0.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(merged.join("report.json")).unwrap()).unwrap();
+    let (ops, latency_ops, clients) = ops_of(&report);
+    let (a, b) = (parts[0].1, parts[1].1);
+    assert_eq!(ops, a.0 + b.0);
+    assert_eq!(latency_ops, a.1 + b.1, "every histogram count is the shards' sum");
+    assert_eq!(clients, a.2 + b.2, "the merged load is both shards' clients");
+    // The merged run is a run like any other: `assay report` reproduces it.
+    let before = std::fs::read(merged.join("report.json")).unwrap();
+    let (code, _, _) = assay(&["report", merged.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(merged.join("report.json")).unwrap(), before);
+}

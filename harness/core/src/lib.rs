@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod native;
 pub mod op;
 pub mod record;
+mod record_merge;
 pub mod scenario;
 pub mod target;
 pub mod threshold;

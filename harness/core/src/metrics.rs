@@ -245,6 +245,16 @@ impl IntervalSeries {
         self.slots.len()
     }
 
+    /// Moves every interval `by` intervals later (a shard that started later, aligned
+    /// on the wall clock with the others).
+    pub fn delay(&mut self, by: usize) {
+        if by > 0 && !self.slots.is_empty() {
+            let mut slots: Vec<Slot> = (0..by).map(|_| Slot::default()).collect();
+            slots.append(&mut self.slots);
+            self.slots = slots;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }

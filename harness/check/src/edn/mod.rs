@@ -5,15 +5,25 @@
 //! Input: one op map per line, or a single vector (or list) of op maps. Each map has
 //! `:type` (`:invoke`, `:ok`, `:fail`, `:info`), `:f`, `:value`, `:process`, and optionally
 //! `:time` (ns) and `:error`. Ops whose `:process` is not an integer (the nemesis) are
-//! left out. A completion pairs with its process's pending invoke; `:info` is
-//! indeterminate. Supported `:f`:
+//! not checked but kept apart ([`EdnHistory::nemesis`]) for the timeline. A completion
+//! pairs with its process's pending invoke; `:info` is indeterminate. The file is read
+//! op by op ([`read_history`] takes any `BufRead`), so its size is bounded by its events,
+//! not its text. Supported `:f`:
 //! - `:read`, `:write`, `:cas` on one register (`:value 3`, `:value [1 2]` for cas), or
 //!   on independent keys (`:value [k v]`, `:value [k [old new]]`, as jepsen.independent
 //!   writes them); a single register gets the key [`SINGLE_REGISTER_KEY`];
 //! - `:txn` with micro-ops `[:append k e]`, `[:r k v]`, `[:w k v]` (list-append and
 //!   rw-register), `:append` with `[k e]`;
+//! - Porcupine's key-value model: `:get`, `:put`, and `:append` with a `:key` (or a
+//!   string value) and string values, append being concatenation ([`KV_STEP`],
+//!   [`KV_APPEND_STEP`]); checked per key for linearizability only;
 //! - Assay's own extensions, written by [`write_history`]: `:cas-version`
 //!   (`[k [version new]]`) and `:delete` (`[k nil]`).
+//!
+//! [`DataModel`] forces one reading (`assay check --model kv` / `cas-register`).
+//!
+//! Modules: `syntax` (EDN values, reader, printer), `stream` (top-level forms from a
+//! `BufRead`), `format` (the conventions shared with the checkers), `import`, `export`.
 //!
 //! Keys become strings (integers in decimal, keywords by name). Register values become
 //! strings the same way, and are written back as integers when they read as one.

@@ -1,16 +1,21 @@
 //! Linearizability of single-key registers (read, write, insert-if-absent,
-//! compare-and-set by version or by value, delete), checked per key (P-compositionality:
+//! compare-and-set by version or by value, delete) and of Porcupine's key-value model
+//! (get / put / append by string concatenation), checked per key (P-compositionality:
 //! a history is linearizable iff each key's sub-history is) with the Wing–Gong search
-//! as improved by Lowe (memoising `(linearized set, state)`), the algorithm Porcupine
-//! and Knossos' WGL checker use.
+//! as improved by Lowe (memoising `(linearized set, state)` as a bitset with an
+//! incremental hash plus the state), the algorithm Porcupine and Knossos' WGL checker
+//! use. Every search has a step budget; running out leaves the key *inconclusive*.
 //!
 //! `fail` ops did not happen and are dropped. An `indeterminate` write may or may not
-//! have happened: it stays pending until the end of time, and when placed it takes
-//! effect if its condition holds and is a no-op otherwise (placing it after every other
-//! op is the same as "it never happened"). Indeterminate reads tell nothing and are
-//! dropped. On failure the evidence is the deepest point the search reached: the last
-//! ops it placed, the register's state there, the op that could not be placed before it
-//! returned, and the ops concurrent with it.
+//! have happened: it stays pending until the end of time and is placed only where its
+//! condition holds (leaving it pending is the same as "it never happened").
+//! Indeterminate reads tell nothing and are dropped. Two prunings keep the search small,
+//! both exact: a definite read that can be placed is placed at once (it changes
+//! nothing, so no alternative order is needed), and a configuration where some
+//! definite read can never again see its value (no unplaced op writes it, nor an
+//! append can grow into it) is abandoned. On failure the evidence is the longest
+//! linearizable prefix the search found (its length, its last ops, the state it
+//! leaves), the op that cannot be placed after it, and the ops concurrent with that op.
 
 use crate::evidence::{evidence_op, Findings};
 use crate::fxhash::{mix64, FastMap};
@@ -48,6 +53,23 @@ enum RegOp {
 }
 
 impl RegOp {
+    /// The value a (non-append) write leaves; a delete leaves "absent".
+    fn written(self) -> Option<u32> {
+        match self {
+            RegOp::Write(v) | RegOp::Insert(v) => Some(v),
+            RegOp::CasVersion { value, .. } | RegOp::CasValue { value, .. } => Some(value),
+            RegOp::Delete => Some(ABSENT),
+            RegOp::Read { .. } | RegOp::AppendStr(_) => None,
+        }
+    }
+
+    fn read_value(self) -> Option<u32> {
+        match self {
+            RegOp::Read { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
     /// The state after the op, or `None` if it cannot take effect in `s`.
     fn apply(self, s: State, vals: &mut Values<'_>) -> Option<State> {
         let bump = |value| State {
@@ -124,9 +146,9 @@ enum Cursor {
     Float { next: usize, limit: u64, ret: u32 },
     /// Trying one more unseen write, then nothing is left at this level.
     Unseen { limit: u64, ret: u32 },
-    /// Everything at this level was tried; `ret` (`NIL` after a committed read, whose
+    /// Everything at this level was tried; `op` (`NIL` after a committed read, whose
     /// failure deeper down was recorded there) is the op that could not be placed.
-    Done { ret: u32 },
+    Done { op: u32 },
 }
 
 /// Marks a stack frame that placed an unseen write rather than an op.
@@ -298,6 +320,40 @@ fn search_ordered(
         }
     };
 
+    // Per value id: the unplaced ops that write it (a delete writes "absent"). A read
+    // whose value has no writer left, and cannot grow into it by appends, can never
+    // be placed again from here.
+    let max_id = ops
+        .iter()
+        .flat_map(|o| [o.reg.written(), o.reg.read_value()])
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    let mut writers_left = vec![0u32; max_id as usize + 1];
+    for o in ops {
+        if let Some(w) = o.reg.written() {
+            writers_left[w as usize] += 1;
+        }
+    }
+    let appends = ops.iter().any(|o| matches!(o.reg, RegOp::AppendStr(_)));
+    // With appends: per read, the writes whose value its value starts with.
+    let prefix_writers: Vec<Vec<u32>> = if appends {
+        ops.iter()
+            .map(|o| match o.reg.read_value() {
+                Some(v) => (0..n as u32)
+                    .filter(|&j| {
+                        ops[j as usize]
+                            .reg
+                            .written()
+                            .is_some_and(|w| vals.text(v).starts_with(vals.text(w)))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut placed = Placed::new(n, n_definite);
     let mut cache = Cache::default();
     // Each frame: the cursor to resume its level from, the op placed (or UNSEEN_OP),
@@ -348,7 +404,9 @@ fn search_ordered(
                 }
             }
             Cursor::Unseen { limit, ret } => {
-                cur = Cursor::Done { ret };
+                cur = Cursor::Done {
+                    op: op_of(ret) as u32,
+                };
                 let k = state.unseen_used as usize;
                 if k < unseen.len() && unseen[k] <= limit {
                     let new_state = State {
@@ -364,9 +422,9 @@ fn search_ordered(
                 }
                 continue;
             }
-            Cursor::Done { ret } => {
-                // Nothing more to try at this level: op `ret` cannot be placed.
-                if ret != NIL && stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
+            Cursor::Done { op } => {
+                // Nothing more to try at this level: `op` cannot be placed.
+                if op != NIL && stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
                     let prefix: Vec<usize> = stack
                         .iter()
                         .map(|f| f.1)
@@ -374,7 +432,7 @@ fn search_ordered(
                         .collect();
                     stuck = Some(Stuck {
                         depth: stack.len(),
-                        op: op_of(ret),
+                        op: op as usize,
                         state,
                         prefix,
                     });
@@ -388,6 +446,9 @@ fn search_ordered(
                 state = prev_state;
                 if j != UNSEEN_OP {
                     placed.clear(j);
+                    if let Some(w) = ops[j].reg.written() {
+                        writers_left[w as usize] += 1;
+                    }
                     if j < n_definite {
                         restore(&mut next, &mut prev, node_of(j, true));
                         restore(&mut next, &mut prev, node_of(j, false));
@@ -401,6 +462,17 @@ fn search_ordered(
         // An indeterminate op whose condition fails here is not placed as a no-op:
         // leaving it pending allows everything placing it would, and more.
         let Some(new_state) = ops[i].reg.apply(state, vals) else {
+            if let (true, RegOp::Read { value, .. }) = (ops[i].definite, ops[i].reg) {
+                // No op left can make the read's value current again: this
+                // configuration is dead, whatever is placed next.
+                let reachable = writers_left[value as usize] > 0
+                    || (appends
+                        && (vals.text(value).starts_with(vals.text(state.value))
+                            || prefix_writers[i].iter().any(|&j| !placed.has(j as usize))));
+                if !reachable {
+                    cur = Cursor::Done { op: i as u32 };
+                }
+            }
             continue;
         };
         placed.set(i);
@@ -414,10 +486,13 @@ fn search_ordered(
         // later stays one with it moved here.
         let commit = ops[i].definite && matches!(ops[i].reg, RegOp::Read { .. });
         let resume = if commit {
-            Cursor::Done { ret: NIL }
+            Cursor::Done { op: NIL }
         } else {
             resume
         };
+        if let Some(w) = ops[i].reg.written() {
+            writers_left[w as usize] -= 1;
+        }
         stack.push((resume, i, state));
         state = new_state;
         if i < n_definite {

@@ -45,7 +45,6 @@ impl<'a> Values<'a> {
         }
     }
 
-
     pub(crate) fn id(&mut self, v: Option<&'a str>) -> u32 {
         match v {
             None => NO_VALUE,
