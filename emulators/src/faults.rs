@@ -65,10 +65,10 @@ impl Emulator {
     pub fn signal(&self, role: ServerRole, signal: i32) -> Result<String, String> {
         let groups = self.groups(role)?;
         for g in &groups {
-            crate::process::signal_group(*g, signal);
+            crate::os::signal_group(*g, signal);
             if signal == libc::SIGTERM || signal == libc::SIGINT {
                 // A paused group acts on the signal only once continued.
-                crate::process::signal_group(*g, libc::SIGCONT);
+                crate::os::signal_group(*g, libc::SIGCONT);
             }
         }
         Ok(format!("signal {signal} to process group(s) {groups:?}"))

@@ -33,6 +33,7 @@ mod mysql;
 mod native;
 mod net;
 mod node;
+mod os;
 mod postgres;
 mod postgres_replica;
 mod process;

@@ -5,6 +5,7 @@
 //! Pids stay reserved while we hold an unreaped child, so a group is only ever signalled
 //! while its leader is ours and unreaped: the registry entry is removed before the reap.
 
+pub(crate) use crate::os::{proc_stat, signal_group};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -59,18 +60,6 @@ pub(crate) fn shutting_down() -> bool {
 /// Pgids of every group currently registered (for tests and diagnostics).
 pub fn started_process_groups() -> Vec<u32> {
     registry().iter().copied().collect()
-}
-
-pub(crate) fn signal_group(pgid: u32, signal: i32) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
-        return;
-    };
-    if pgid > 1 {
-        // SAFETY: killpg has no memory-safety preconditions; a stale group just gives ESRCH.
-        unsafe {
-            libc::killpg(pgid, signal);
-        }
-    }
 }
 
 /// A log file a backend's stdout and stderr go to. Several processes of one backend
@@ -200,32 +189,6 @@ fn child_exit_nowait(pid: u32) -> Option<String> {
         return None;
     }
     Some(describe_wait_status(info.si_code, status))
-}
-
-/// Facts from `/proc/<pid>/stat`: state letter, process group, start time (clock ticks
-/// since boot, which tells a pid apart from a later process that reuses it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ProcStat {
-    pub state: char,
-    pub pgrp: u32,
-    pub start_time: u64,
-    pub comm: String,
-}
-
-pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may contain spaces and parentheses: the fields start after the last ')'.
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // fields[0] is field 3 (state); pgrp is field 5, starttime field 22.
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
-        comm,
-    })
 }
 
 /// Whether `pid` is a running (not zombie, not dead) process.

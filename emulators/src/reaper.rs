@@ -58,7 +58,7 @@ fn ledger_dir() -> std::path::PathBuf {
 
 fn own_ledger() -> std::path::PathBuf {
     let me = std::process::id();
-    let since = crate::process::proc_stat(me).map_or(0, |s| s.start_time);
+    let since = crate::os::proc_stat(me).map_or(0, |s| s.start_time);
     ledger_dir().join(format!("{me}-{since}"))
 }
 
@@ -68,7 +68,7 @@ fn record(line: &str) {
     let mut ledger = LEDGER.lock().unwrap_or_else(|p| p.into_inner());
     let (groups, dirs) = &mut *ledger;
     if let Some(g) = line.strip_prefix('+').and_then(|g| g.parse::<u32>().ok()) {
-        let since = crate::process::proc_stat(g).map_or(0, |s| s.start_time);
+        let since = crate::os::proc_stat(g).map_or(0, |s| s.start_time);
         groups.push((g, since));
     } else if let Some(g) = line.strip_prefix('-').and_then(|g| g.parse::<u32>().ok()) {
         groups.retain(|(x, _)| *x != g);
@@ -109,7 +109,7 @@ pub fn sweep_stale() -> Vec<String> {
             continue;
         };
         let owner_alive =
-            crate::process::proc_stat(pid).is_some_and(|s| s.start_time == since && s.state != 'Z');
+            crate::os::proc_stat(pid).is_some_and(|s| s.start_time == since && s.state != 'Z');
         if owner_alive {
             continue;
         }
@@ -121,10 +121,10 @@ pub fn sweep_stale() -> Vec<String> {
                     let (Ok(g), Ok(t)) = (g.parse::<u32>(), t.parse::<u64>()) else {
                         continue;
                     };
-                    let ours = crate::process::proc_stat(g)
+                    let ours = crate::os::proc_stat(g)
                         .is_some_and(|s| s.start_time == t && s.state != 'Z');
                     if ours {
-                        crate::process::signal_group(g, libc::SIGKILL);
+                        crate::os::signal_group(g, libc::SIGKILL);
                         removed.push(format!("process group {g} left by assay pid {pid}: killed"));
                     }
                 }
@@ -218,7 +218,7 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = sleeper.id();
-        let since = crate::process::proc_stat(pid).unwrap().start_time;
+        let since = crate::os::proc_stat(pid).unwrap().start_time;
         let dir = tempfile::Builder::new()
             .prefix("assay-sweep-")
             .tempdir()
