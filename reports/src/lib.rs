@@ -5,12 +5,14 @@
 //! crate decides nothing and never talks to a backend.
 
 mod build;
+mod compare;
 mod fidelity;
 mod junit;
 mod model;
 mod table;
 mod write;
 
+pub use compare::{render_comparison_markdown, render_comparison_table};
 pub use fidelity::render_terminal as render_fidelity;
 pub use model::*;
 pub use table::render_table;

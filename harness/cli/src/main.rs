@@ -2,6 +2,7 @@
 //! own module; the work itself is done by the library crates.
 
 mod check_cmd;
+mod compare_cmd;
 mod checks_cmd;
 mod emulators_cmd;
 mod fault_rig;
@@ -90,6 +91,9 @@ enum Command {
     /// Merge shard runs (histograms added exactly, histories kept per shard) into one run
     /// directory, judged and rendered like any other.
     Merge(merge_cmd::MergeArgs),
+    /// Compare a run against a baseline: per target × scenario × op, throughput and
+    /// p50 / p99 / p999 with a noise-aware verdict; exit 1 on a regression.
+    Compare(compare_cmd::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::check_command(args),
         Command::Report(args) => report_cmd::report_command(args),
         Command::Merge(args) => merge_cmd::merge_command(args),
+        Command::Compare(args) => compare_cmd::compare_command(args),
         Command::Run(args) => runtime(usize::from(args.threads)).block_on(run::run_command(args)),
         Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
     };

@@ -52,6 +52,12 @@ pub struct RunArgs {
     /// fewer leave it more CPU; `cargo xtask bench` compares with pgbench at 1.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
     pub(crate) threads: u16,
+    /// Compare this run against a baseline run directory at the end (`assay compare`);
+    /// a regression exits 1.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    #[command(flatten)]
+    tolerance: crate::compare_cmd::ToleranceArgs,
 }
 
 fn duration_arg(flag: &str, text: &str, at_least_ns: f64) -> Result<Duration, String> {
@@ -78,6 +84,19 @@ pub async fn run_command(args: RunArgs) -> u8 {
             return EXIT_CANNOT_RUN;
         }
     };
+    let tolerance = match args.tolerance.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            error_line(e);
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    if let Some(base) = &args.baseline {
+        if let Err(e) = RunRecord::load(base) {
+            error_line(format!("--baseline: {e}"));
+            return EXIT_CANNOT_RUN;
+        }
+    }
     let (scenarios, isolation_tests) = match load_all(&args.scenarios) {
         Ok(loaded) => (loaded.scenarios, loaded.isolation_tests),
         Err(errors) => {
@@ -285,7 +304,13 @@ pub async fn run_command(args: RunArgs) -> u8 {
     }
     drop(histories);
     // Judged and rendered from what was stored, exactly as `assay report` does.
-    crate::report_cmd::finish(&run_dir)
+    let code = crate::report_cmd::finish(&run_dir);
+    match (&args.baseline, code) {
+        (Some(base), c) if c != EXIT_CANNOT_RUN => c.max(crate::compare_cmd::compare_runs(
+            base, &run_dir, &tolerance, None,
+        )),
+        _ => code,
+    }
 }
 
 /// First Ctrl-C: stop issuing, tear down, write a partial report. Second: kill what

@@ -4,6 +4,7 @@
 //! run, and the fidelity matrix — each with its evidence. The CLI and the reports only
 //! pass verdicts on.
 
+pub mod compare;
 pub mod faults;
 mod fidelity;
 mod verdict;
