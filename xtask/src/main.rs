@@ -17,7 +17,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  run [--suite default|throughput|consistency|isolation] [--release] [--target LIST]
+  run [--suite default|throughput|consistency|isolation|failover] [--release] [--target LIST]
         build Assay, start every local backend, run the suite, write the report,
         print its path, stop everything (throughput: YCSB A–F, TPC-B-like, open loop;
         default targets postgres,dynamodb-dynalite)
@@ -137,9 +137,11 @@ fn cmd_run(args: &[String]) -> u8 {
         // Targets whose transactions can mix reads and appends; the checkers judge them.
         "consistency" => (vec!["scenarios/consistency"], "postgres,spanner-emulator"),
         "isolation" => (vec!["scenarios/conformance/isolation"], "postgres"),
+        // Failover on a primary + replica, and a restarted in-memory stand-in.
+        "failover" => (vec!["scenarios/failover"], "postgres-replica,dynamodb-dynalite"),
         other => {
             eprintln!(
-                "xtask: error: unknown suite `{other}`; use --suite default, throughput, consistency or isolation"
+                "xtask: error: unknown suite `{other}`; use --suite default, throughput, consistency, isolation or failover"
             );
             return 2;
         }
