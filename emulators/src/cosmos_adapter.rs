@@ -246,9 +246,9 @@ async fn handle(state: &AdapterState, req: Request<Incoming>) -> Response<Full<B
     };
 
     let body = match &route {
-        Route::AccountMetadata if status == StatusCode::OK => rewrite_json(body, |v| {
-            rewrite_account_locations(v, &advertised)
-        }),
+        Route::AccountMetadata if status == StatusCode::OK => {
+            rewrite_json(body, |v| rewrite_account_locations(v, &advertised))
+        }
         Route::PartitionKeyRanges if status == StatusCode::OK => {
             rewrite_json(body, rewrite_pkrange_ids)
         }

@@ -39,4 +39,3 @@ pub(crate) fn signal_group(pgid: u32, signal: i32) {
         }
     }
 }
-

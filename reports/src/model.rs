@@ -243,4 +243,3 @@ pub struct NativeStepReport {
     pub counters: BTreeMap<String, f64>,
     pub elapsed_s: f64,
 }
-

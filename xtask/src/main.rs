@@ -138,7 +138,10 @@ fn cmd_run(args: &[String]) -> u8 {
         "consistency" => (vec!["scenarios/consistency"], "postgres,spanner-emulator"),
         "isolation" => (vec!["scenarios/conformance/isolation"], "postgres"),
         // Failover on a primary + replica, and a restarted in-memory stand-in.
-        "failover" => (vec!["scenarios/failover"], "postgres-replica,dynamodb-dynalite"),
+        "failover" => (
+            vec!["scenarios/failover"],
+            "postgres-replica,dynamodb-dynalite",
+        ),
         other => {
             eprintln!(
                 "xtask: error: unknown suite `{other}`; use --suite default, throughput, consistency, isolation or failover"

@@ -12,10 +12,10 @@
 //! (versions restart) are left out of register checks. Only ok ops create obligations:
 //! an indeterminate write may never have happened.
 
+use crate::evidence::{ops_evidence, Findings};
 use crate::fxhash::FastMap;
 use crate::history_view::{Effect, KeyKind, Observed, View};
 use crate::index::{ListIndex, RegisterIndex};
-use crate::evidence::{ops_evidence, Findings};
 use crate::model::names;
 use crate::text::{short_list, show_value};
 use assay_core::Outcome;

@@ -2,8 +2,8 @@
 //! own module; the work itself is done by the library crates.
 
 mod check_cmd;
-mod compare_cmd;
 mod checks_cmd;
+mod compare_cmd;
 mod emulators_cmd;
 mod fault_rig;
 mod faults;

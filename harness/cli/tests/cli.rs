@@ -653,7 +653,10 @@ fn synchronous_failover_loses_no_acknowledged_write_and_reports_its_window() {
     assert_eq!(s["set_account"]["lost"].as_array().unwrap().len(), 0);
     assert!(s["set_account"]["ok"].as_u64().unwrap() > 100, "{s:#}");
     let longest = s["availability"]["longest_ms"].as_f64().unwrap();
-    assert!(longest > 100.0, "killing the primary makes it unavailable: {longest}");
+    assert!(
+        longest > 100.0,
+        "killing the primary makes it unavailable: {longest}"
+    );
     assert!(
         s["notes"].to_string().contains("replication is sync"),
         "{}",
@@ -707,7 +710,10 @@ fn restarting_an_in_memory_stand_in_reports_its_data_loss_as_the_emulators() {
     );
     let s = &report["targets"][0]["scenarios"][0];
     assert_eq!(code, 1, "acknowledged writes are gone: {s:#}");
-    assert!(s["set_account"]["lost"].as_array().unwrap().len() > 0, "{s:#}");
+    assert!(
+        s["set_account"]["lost"].as_array().unwrap().len() > 0,
+        "{s:#}"
+    );
     assert!(
         s["notes"].to_string().contains("lost by the emulator"),
         "{}",

@@ -189,8 +189,16 @@ fn merging_two_runs_sums_their_histograms_exactly() {
     let (ops, latency_ops, clients) = ops_of(&report);
     let (a, b) = (parts[0].1, parts[1].1);
     assert_eq!(ops, a.0 + b.0);
-    assert_eq!(latency_ops, a.1 + b.1, "every histogram count is the shards' sum");
-    assert_eq!(clients, a.2 + b.2, "the merged load is both shards' clients");
+    assert_eq!(
+        latency_ops,
+        a.1 + b.1,
+        "every histogram count is the shards' sum"
+    );
+    assert_eq!(
+        clients,
+        a.2 + b.2,
+        "the merged load is both shards' clients"
+    );
     // The merged run is a run like any other: `assay report` reproduces it.
     let before = std::fs::read(merged.join("report.json")).unwrap();
     let (code, _, _) = assay(&["report", merged.to_str().unwrap()]);

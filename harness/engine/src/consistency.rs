@@ -5,8 +5,8 @@
 
 use crate::recorder::ClientRecorder;
 use crate::shared::{gather, PhaseStats, Shared};
-use assay_core::scenario::{ConsistencyWorkload, ConsistencyWorkloadKind};
 use assay_core::history::FINAL_READ_STEP;
+use assay_core::scenario::{ConsistencyWorkload, ConsistencyWorkloadKind};
 use assay_core::{Consistency, HistoryEvent, Op, OpResult, OpValue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -173,7 +173,9 @@ impl<'a> ConsistencyGenerator<'a> {
                     .collect::<Vec<Op>>();
                 if self.w.max_txn_ops == 1 {
                     // A bare op: backends without transactions run it too.
-                    ops.into_iter().next().unwrap_or(Op::Txn { ops: Vec::new() })
+                    ops.into_iter()
+                        .next()
+                        .unwrap_or(Op::Txn { ops: Vec::new() })
                 } else {
                     Op::Txn { ops }
                 }

@@ -3,12 +3,12 @@
 
 use crate::faults::Schedule;
 use crate::recorder::ClientRecorder;
-use assay_core::fault::FaultInjector;
-use assay_core::record::FaultEvent;
-use assay_core::scenario::{FaultKind, FaultSpec};
 use crate::shared::{gather, AbortSignal, EngineOptions, PhaseStats, Shared};
 use crate::workload::{self, WorkloadStats};
+use assay_core::fault::FaultInjector;
+use assay_core::record::FaultEvent;
 use assay_core::scenario::Step;
+use assay_core::scenario::{FaultKind, FaultSpec};
 use assay_core::{Driver, HistoryEvent, LatencyHistograms, Scenario};
 use assay_core::{NativeOutcome, NativeStep};
 use std::sync::Arc;

@@ -249,9 +249,15 @@ async fn a_consistency_phase_ends_with_a_final_read_of_every_key() {
         .history
         .iter()
         .filter_map(|e| match e {
-            HistoryEvent::Invoke { op: Op::Txn { ops }, step, .. } if step != FINAL_READ_STEP => {
-                Some(ops.iter().filter(|o| matches!(o, Op::Append { .. })).count())
-            }
+            HistoryEvent::Invoke {
+                op: Op::Txn { ops },
+                step,
+                ..
+            } if step != FINAL_READ_STEP => Some(
+                ops.iter()
+                    .filter(|o| matches!(o, Op::Append { .. }))
+                    .count(),
+            ),
             _ => None,
         })
         .sum();
@@ -261,7 +267,11 @@ async fn a_consistency_phase_ends_with_a_final_read_of_every_key() {
         .rev()
         .take(8)
         .filter_map(|e| match e {
-            HistoryEvent::Complete { value, outcome: Outcome::Ok, .. } => Some(value),
+            HistoryEvent::Complete {
+                value,
+                outcome: Outcome::Ok,
+                ..
+            } => Some(value),
             _ => None,
         })
         .collect();
@@ -271,5 +281,8 @@ async fn a_consistency_phase_ends_with_a_final_read_of_every_key() {
         .map(|v| format!("{v:?}").matches(',').count())
         .sum();
     assert!(appended > 0);
-    assert!(read_elements + 4 >= appended, "{read_elements} vs {appended}: {finals:?}");
+    assert!(
+        read_elements + 4 >= appended,
+        "{read_elements} vs {appended}: {finals:?}"
+    );
 }

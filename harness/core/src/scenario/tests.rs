@@ -330,20 +330,46 @@ fn fault_schedules_parse_with_their_undo_and_bad_ones_are_located() {
     assert_eq!(pause.kind.undo(), Some(FaultKind::Resume));
     assert_eq!(
         pause.firings(),
-        vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3)]
+        vec![
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(3)
+        ]
     );
     let latency = &s.faults[1];
     assert_eq!(
         (latency.latency, latency.on, latency.direction),
-        (Duration::from_millis(40), FaultOn::Replica, FaultDirection::Upstream)
+        (
+            Duration::from_millis(40),
+            FaultOn::Replica,
+            FaultDirection::Upstream
+        )
     );
     for (faults, says) in [
-        ("[[faults]]\nkind = \"latency\"\nat = \"1s\"\n", "needs `latency`"),
-        ("[[faults]]\nkind = \"heal\"\nat = \"1s\"\nduration = \"1s\"\n", "nothing to undo"),
-        ("[[faults]]\nkind = \"pause\"\nat = \"1s\"\ntimes = 2\n", "`times` needs `every`"),
-        ("[[faults]]\nkind = \"pause\"\nat = \"1s\"\nduration = \"2s\"\nevery = \"1s\"\n", "never heals"),
-        ("[[faults]]\nkind = \"partition\"\nat = \"1s\"\ntoxicity = 2.0\n", "share between 0 and 1"),
-        ("[[faults]]\nkind = \"kill\"\nat = \"later\"\n", "not a duration"),
+        (
+            "[[faults]]\nkind = \"latency\"\nat = \"1s\"\n",
+            "needs `latency`",
+        ),
+        (
+            "[[faults]]\nkind = \"heal\"\nat = \"1s\"\nduration = \"1s\"\n",
+            "nothing to undo",
+        ),
+        (
+            "[[faults]]\nkind = \"pause\"\nat = \"1s\"\ntimes = 2\n",
+            "`times` needs `every`",
+        ),
+        (
+            "[[faults]]\nkind = \"pause\"\nat = \"1s\"\nduration = \"2s\"\nevery = \"1s\"\n",
+            "never heals",
+        ),
+        (
+            "[[faults]]\nkind = \"partition\"\nat = \"1s\"\ntoxicity = 2.0\n",
+            "share between 0 and 1",
+        ),
+        (
+            "[[faults]]\nkind = \"kill\"\nat = \"later\"\n",
+            "not a duration",
+        ),
     ] {
         let e = err(&with(faults));
         assert!(e.message.contains(says), "{faults}: {}", e.message);

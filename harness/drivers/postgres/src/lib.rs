@@ -29,16 +29,16 @@ mod session;
 pub mod slt;
 mod wire;
 
+/// The shared `sql.*` checks (declared in `assay-sql-common`), which this driver runs.
+pub use assay_sql_common::SQL_CHECKS;
 pub use isolation::{
     load_isolation_tests, run_isolation_suite, run_isolation_suite_with, IsolationRunOptions,
     POSTGRES_ISOLATION_LEVELS, POSTGRES_PROFILE,
 };
 pub use lag::{ReplicaLag, ReplicaLagSummary, LAG_TABLE, MAX_LAG_SAMPLES};
-pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
 /// The native checks this driver runs (`postgres.*`, and the same under `sql.*`).
 pub use native::NATIVE_CHECKS;
-/// The shared `sql.*` checks (declared in `assay-sql-common`), which this driver runs.
-pub use assay_sql_common::SQL_CHECKS;
+pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
 
 use assay_core::scenario::TableSpec;
 use assay_core::{
