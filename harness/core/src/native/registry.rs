@@ -269,6 +269,24 @@ fn describe_value(value: &Value) -> String {
 }
 
 impl FamilyChecks {
+    /// For a driver's tests: maps every listed check through the driver's dispatch
+    /// (`which`) and says how many distinct pieces of code they reach, or which check has
+    /// none or shares another's.
+    pub fn distinct_dispatch<W: PartialEq>(
+        &self,
+        which: impl Fn(&str) -> Option<W>,
+    ) -> Result<usize, String> {
+        let mut seen = Vec::new();
+        for spec in self.checks {
+            let w = which(spec.name).ok_or_else(|| format!("`{}` has no code", spec.name))?;
+            if seen.contains(&w) {
+                return Err(format!("`{}` dispatches like another check", spec.name));
+            }
+            seen.push(w);
+        }
+        Ok(seen.len())
+    }
+
     /// The check called `name`, if the family has it.
     pub fn check(&self, name: &str) -> Option<&'static CheckSpec> {
         self.checks.iter().find(|c| c.name == name)
