@@ -5,7 +5,9 @@
 //!
 //! Everything started here is killed when its [`Emulator`] is dropped, on error, and by
 //! [`kill_all_started`] (the CLI's Ctrl-C handler). [`state`] keeps backends running
-//! between CLI invocations (`assay emulators up|down|status`).
+//! between CLI invocations (`assay emulators up|down|status`). [`install`] puts a
+//! stand-in's server on the machine from the distribution (MariaDB), [`chromium`] the
+//! browser the report's test needs.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), assay_emulators::EmulatorError> {
@@ -20,12 +22,14 @@
 //! # }
 //! ```
 
+pub mod chromium;
 pub mod containers;
 pub use faults::{PgControl, ServerRole};
 pub use reaper::sweep_stale;
 pub mod cosmos_adapter;
 pub mod state;
 
+mod apt;
 mod cosmos;
 mod dynamodb;
 mod faults;
@@ -34,6 +38,7 @@ mod native;
 mod net;
 mod node;
 mod os;
+pub use os::CpuSample;
 mod postgres;
 mod postgres_replica;
 mod process;
@@ -493,7 +498,8 @@ pub fn availability(backend: LocalBackend, workspace_root: &Path) -> Result<(), 
 
 /// Puts `backend`'s server binaries on this machine (`assay emulators install`). Only
 /// mysql is installed this way (MariaDB through apt-get, as root); the others install
-/// themselves on first start or come with the image. Bounded to about ten minutes.
+/// themselves on first start or come with the image. Bounded to about ten minutes. The
+/// browser of the report's test is installed the same way ([`chromium::install`]).
 pub async fn install(backend: LocalBackend) -> Result<InstallOutcome, EmulatorError> {
     match backend {
         LocalBackend::Mysql => mysql::install().await,
@@ -554,4 +560,10 @@ mod tests {
         assert!(s.ends_with("log: /run/logs/postgres.log"), "{s}");
         assert_eq!(e.backend(), Some(LocalBackend::Postgres));
     }
+}
+
+/// The machine's CPU counters now, this process and every stand-in it started counted as
+/// this run's: two samples give the load other processes put on the machine meanwhile.
+pub fn cpu_sample() -> Option<CpuSample> {
+    os::cpu_sample_of(&started_process_groups())
 }

@@ -27,10 +27,6 @@ pub(crate) const INSTALL_HINT: &str =
     "no MySQL-compatible server installed; run `cargo xtask emulators install mysql` (as root)";
 /// The distribution package the installer puts on the machine.
 pub const APT_PACKAGE: &str = "mariadb-server";
-/// apt-get may download and configure for a while on a slow mirror, but not forever: the
-/// bound on the whole install, a refresh and retry included.
-const APT_TIMEOUT: Duration = Duration::from_secs(600);
-const APT_UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
 const SERVICE_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// mariadbd shuts down cleanly on SIGTERM; InnoDB's fast shutdown takes well under this.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -298,85 +294,28 @@ pub enum InstallOutcome {
 
 /// Installs MariaDB with apt-get when no MySQL-compatible server is found (root only), then
 /// stops whatever service the package started: Assay always runs its own instance.
-/// apt-get's output goes to our stdout/stderr so the user sees its progress.
 pub async fn install() -> Result<InstallOutcome, EmulatorError> {
     let backend = LocalBackend::Mysql;
     if let Some(server) = find_server() {
         return Ok(InstallOutcome::AlreadyInstalled(server));
     }
-    let apt_command = format!(
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {APT_PACKAGE}"
-    );
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(EmulatorError::Unavailable {
-            backend,
-            reason: format!("installing needs root; run `{apt_command}` as root (or `sudo cargo xtask emulators install mysql`)"),
-        });
-    }
-    let Some(apt) = native::which("apt-get") else {
-        return Err(EmulatorError::Unavailable {
-            backend,
-            reason: format!("apt-get not found; install MariaDB ({APT_PACKAGE}) or MySQL server with this system's package manager"),
-        });
-    };
-    let apt_install = || {
-        let mut cmd = tokio::process::Command::new(&apt);
-        cmd.args(["install", "-y", "--no-install-recommends", APT_PACKAGE])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    };
-    // One overall bound for everything apt does here, retry included.
-    let deadline = Instant::now() + APT_TIMEOUT;
-    let left = || deadline.saturating_duration_since(Instant::now());
-    let step = |what: &str, e: String| EmulatorError::Unavailable {
-        backend,
-        reason: format!(
-            "{what} failed: {e}; run `apt-get update && {apt_command}` as root and read its output"
-        ),
-    };
-    if let Err(first_error) = run_bounded(apt_install(), left()).await {
-        if left() < Duration::from_secs(30) {
-            return Err(step("apt-get install", first_error));
-        }
-        // Usually empty or stale package lists on a fresh image: refresh once and retry.
-        eprintln!("{APT_PACKAGE}: `apt-get install` failed ({first_error}); running `apt-get update` and retrying once");
-        let mut update = tokio::process::Command::new(&apt);
-        update
-            .arg("update")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        run_bounded(update, APT_UPDATE_TIMEOUT.min(left()))
-            .await
-            .map_err(|e| step("apt-get update", e))?;
-        run_bounded(apt_install(), left())
-            .await
-            .map_err(|e| step("apt-get install", e))?;
-    }
+    crate::apt::install(
+        APT_PACKAGE,
+        "MariaDB or MySQL server",
+        "cargo xtask emulators install mysql",
+    )
+    .await
+    .map_err(|reason| EmulatorError::Unavailable { backend, reason })?;
     stop_system_service().await;
     find_server()
         .map(InstallOutcome::Installed)
         .ok_or_else(|| EmulatorError::Unavailable {
             backend,
             reason: format!(
-                "`{apt_command}` succeeded but no mariadbd or mysqld is on PATH or in /usr/sbin"
+                "`{}` succeeded but no mariadbd or mysqld is on PATH or in /usr/sbin",
+                crate::apt::command(APT_PACKAGE)
             ),
         })
-}
-
-async fn run_bounded(mut cmd: tokio::process::Command, timeout: Duration) -> Result<(), String> {
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("ended with {status}")),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => {
-            let _ = child.kill().await;
-            Err(format!("did not finish within {timeout:?} and was killed"))
-        }
-    }
 }
 
 /// The package's postinst may start the distribution's service; stop it through the service
@@ -390,7 +329,10 @@ async fn stop_system_service() {
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true);
-            if run_bounded(cmd, SERVICE_STOP_TIMEOUT).await.is_ok() {
+            if crate::apt::run_bounded(cmd, SERVICE_STOP_TIMEOUT)
+                .await
+                .is_ok()
+            {
                 break;
             }
         }

@@ -93,6 +93,7 @@ fn scenario_report(s: &ScenarioRecord, v: &ScenarioVerdict) -> ScenarioReport {
         retries: s.retries,
         error_classes: s.error_classes.clone(),
         workload: s.workload.as_ref().map(workload_report),
+        load_phase: s.load_phase.clone(),
         availability: (s.kind == assay_core::record::RecordKind::Failover
             || !v.availability.windows.is_empty())
         .then(|| v.availability.clone()),

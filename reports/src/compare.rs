@@ -12,7 +12,7 @@ fn value(f: &FigureChange, v: f64) -> String {
     }
 }
 
-fn rows(c: &Comparison) -> Vec<[String; 7]> {
+pub(crate) fn rows(c: &Comparison) -> Vec<[String; 7]> {
     c.rows
         .iter()
         .flat_map(|r| {
@@ -24,22 +24,18 @@ fn rows(c: &Comparison) -> Vec<[String; 7]> {
                     f.figure.as_str().to_string(),
                     format!("{} → {}", value(f, f.base), value(f, f.new)),
                     format!("{:+.1}%", f.relative * 100.0),
-                    format!(
-                        "{}{}",
-                        f.change.as_str(),
-                        if f.significant {
-                            ""
-                        } else {
-                            " (not significant)"
-                        }
-                    ),
+                    match (&f.unlike, f.significant) {
+                        (Some(why), _) => format!("{} ({why})", f.change.as_str()),
+                        (None, true) => f.change.as_str().to_string(),
+                        (None, false) => format!("{} (not significant)", f.change.as_str()),
+                    },
                 ]
             })
         })
         .collect()
 }
 
-const HEADER: [&str; 7] = [
+pub(crate) const HEADER: [&str; 7] = [
     "TARGET",
     "SCENARIO",
     "OP",
@@ -86,10 +82,10 @@ pub fn render_comparison_table(c: &Comparison) -> String {
     }
     let _ = writeln!(
         out,
-        "{} against baseline {} (tolerance {:.0}%): {}",
+        "{} against baseline {} (tolerance {}): {}",
         c.new_run,
         c.base_run,
-        c.tolerance * 100.0,
+        c.tolerance.describe(),
         if c.regressed {
             "REGRESSED"
         } else {
@@ -101,10 +97,10 @@ pub fn render_comparison_table(c: &Comparison) -> String {
 
 pub fn render_comparison_markdown(c: &Comparison) -> String {
     let mut md = format!(
-        "## Assay: {} against baseline {}\n\nTolerance {:.0}%. A change is a regression only when it is beyond the tolerance **and** significant.\n\n| {} |\n|{}\n",
+        "## Assay: {} against baseline {}\n\nTolerance {}. A change is a regression only when it is beyond the tolerance **and** significant.\n\n| {} |\n|{}\n",
         c.new_run,
         c.base_run,
-        c.tolerance * 100.0,
+        c.tolerance.describe(),
         HEADER.join(" | ").to_lowercase(),
         "---|".repeat(HEADER.len())
     );

@@ -93,6 +93,9 @@ pub struct ScenarioReport {
     /// What the workload measured, when the scenario has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadReport>,
+    /// The workload's load phase: rows, time, rows/s and the bulk path used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_phase: Option<assay_core::record::LoadPhaseRecord>,
     /// Fault figures: each client's unavailability windows (first failure → first
     /// success after it) and what failed or was left indeterminate inside them.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -21,9 +21,12 @@ commands:
         build Assay, start every local backend, run the suite, write the report,
         print its path, stop everything (throughput: YCSB A–F, TPC-B-like, open loop;
         default targets postgres,dynamodb-dynalite)
-  bench [--quick] [--scale N] [--clients N] [--duration SECS] [--skip-pgbench | --only-pgbench]
+  bench [--quick] [--scale N] [--clients N] [--duration SECS] [--pairs N]
+        [--skip-pgbench | --only-pgbench] [--skip-dynamodb]
         release-build and run the engine benchmark: null-driver throughput, open-loop
-        schedule accuracy at 50k ops/s, Assay vs pgbench TPS on a local PostgreSQL
+        schedule accuracy at 50k ops/s, Assay vs pgbench on a local PostgreSQL in
+        interleaved pairs (load phase vs pgbench -i, TPC-B-like, select-only: median
+        ratio with min-max), the DynamoDB stand-ins' load batched vs per row
         (criterion benches of the hot paths: cargo bench -p assay-engine)
   test  tidy, then the whole test suite (unit + integration tests against every
         local backend) and validation of every file under scenarios/
@@ -32,8 +35,9 @@ commands:
         of a crate, and source files over 800 lines outside #[cfg(test)]
   emulators up|down|status [NAMES]
         start / stop / list local backends that stay up between commands
-  emulators install mysql
-        install MariaDB (apt-get, as root) for the mysql target and its driver tests";
+  emulators install mysql|chromium
+        install MariaDB (apt-get, as root) for the mysql target and its driver tests,
+        or headless Chromium for the browser test of the HTML report";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -197,6 +201,22 @@ fn mysql_server_installed() -> bool {
         .any(|p| p.is_file())
 }
 
+/// Where headless Chromium may be (`ASSAY_CHROMIUM`, or Debian's and others' names on
+/// PATH or in /usr/bin). Mirrors `assay_emulators::chromium::find`.
+fn chromium_installed() -> bool {
+    if let Some(p) = std::env::var_os("ASSAY_CHROMIUM") {
+        return Path::new(&p).is_file();
+    }
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin")])
+        .flat_map(|d| ["chromium", "chromium-browser", "google-chrome"].map(|n| d.join(n)))
+        .any(|p| p.is_file())
+}
+
 fn cmd_test(args: &[String]) -> u8 {
     // Tidy first: a broken boundary fails the suite before anything is built.
     let tidy = tidy::run(&root());
@@ -229,6 +249,23 @@ fn cmd_test(args: &[String]) -> u8 {
     } else {
         eprintln!(
             "xtask: mysql driver tests: NOT RUN — no MySQL-compatible server; install one with `cargo xtask emulators install mysql`"
+        );
+    }
+    // The HTML report's browser test runs apart for the same reason (it is `#[ignore]`d
+    // in the workspace run): without Chromium it reads "not run", and when it runs, a
+    // missing or failing browser fails it.
+    if chromium_installed() {
+        let mut c = cargo();
+        c.args(["test", "-p", "assay-cli", "--test", "browser"])
+            .args(args)
+            .args(["--", "--ignored"]);
+        let browser = run(c);
+        if tests == 0 {
+            tests = browser;
+        }
+    } else {
+        eprintln!(
+            "xtask: browser test of the HTML report: NOT RUN — no Chromium; install it with `cargo xtask emulators install chromium`"
         );
     }
     let validate = match build_assay(false) {

@@ -6,7 +6,8 @@
 //!    `[target.*.dependencies]`) on another workspace crate must be an arrow of
 //!    [`ALLOWED`]. `[dev-dependencies]` may use those arrows plus the ones in
 //!    [`DEV_ONLY`]: a crate's tests may start the backend they need through
-//!    `assay-emulators`, and the engine's `bench` example drives PostgreSQL. Nothing else
+//!    `assay-emulators`, and the engine's `bench` example drives PostgreSQL and DynamoDB's
+//!    stand-ins. Nothing else
 //!    — a dev-dependency is still an arrow a reader has to know about.
 //! 2. **No import cycles between modules of one crate.** A module is a file (inline
 //!    modules are part of their file; `#[cfg(test)]` items and the files they declare are
@@ -71,10 +72,15 @@ pub const DEV_ONLY: &[(&str, &[&str])] = &[
     ("assay-driver-postgres", &["assay-emulators"]),
     ("assay-driver-mysql", &["assay-emulators"]),
     ("assay-sql-common", &["assay-emulators"]),
-    // The `bench` example compares the engine with pgbench on a local PostgreSQL.
+    // The `bench` example compares the engine with pgbench on a local PostgreSQL, and the
+    // load phase batched vs one write per row on the DynamoDB stand-ins.
     (
         "assay-engine",
-        &["assay-emulators", "assay-driver-postgres"],
+        &[
+            "assay-emulators",
+            "assay-driver-postgres",
+            "assay-driver-dynamodb",
+        ],
     ),
 ];
 

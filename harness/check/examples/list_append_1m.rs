@@ -29,15 +29,28 @@ fn main() {
         seed: 42,
     });
     println!(
-        "generated {txns} txns ({} events) in {:.2?}",
+        "generated {txns} txns ({} events) in {:.2?}{}",
         events.len(),
-        t.elapsed()
+        t.elapsed(),
+        peak_rss()
     );
     let t = Instant::now();
     let v = check_history(&events, model);
-    println!("checked in {:.2?}", t.elapsed());
+    println!("checked in {:.2?}{}", t.elapsed(), peak_rss());
     print!("{v}");
     if !v.valid {
         std::process::exit(1);
     }
+}
+
+/// The peak RSS so far, where the kernel reports it (Linux's `VmHWM`), as ", peak RSS …".
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| format!(", peak RSS {}", v.trim()))
+        })
+        .unwrap_or_default()
 }

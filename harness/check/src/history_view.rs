@@ -72,7 +72,8 @@ pub(crate) enum Effect<'a> {
     /// Jepsen's compare-and-set: by value (`None`: the row must be absent). Imported
     /// from EDN; see `edn::CAS_VALUE_STEP_PREFIX`.
     CasValue {
-        expected: Option<String>,
+        /// Boxed, not a `String`: every access carries an `Effect`, so its size counts.
+        expected: Option<Box<str>>,
         value: &'a str,
     },
     InsertIfAbsent(&'a str),
@@ -133,6 +134,45 @@ pub(crate) struct View<'a> {
     pub notes: Vec<String>,
 }
 
+/// Op id → index in `View::ops`. Ids are usually small and dense (Assay numbers ops
+/// from 0, EDN imports by position), so those index a table; the rest go to a map.
+struct OpIds {
+    dense: Vec<u32>,
+    /// Ids below this index `dense` (twice the events, so the table stays small).
+    limit: usize,
+    sparse: FastMap<u64, usize>,
+}
+
+impl OpIds {
+    const NONE: u32 = u32::MAX;
+
+    fn new(events: usize) -> OpIds {
+        OpIds {
+            dense: Vec::new(),
+            limit: events.saturating_mul(2).min(u32::MAX as usize) + 1024,
+            sparse: FastMap::default(),
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<usize> {
+        match self.dense.get(id as usize) {
+            Some(&i) if i != Self::NONE => Some(i as usize),
+            _ => self.sparse.get(&id).copied(),
+        }
+    }
+
+    fn insert(&mut self, id: u64, index: usize) {
+        if (id as usize) < self.limit && index < Self::NONE as usize {
+            if self.dense.len() <= id as usize {
+                self.dense.resize(id as usize + 1, Self::NONE);
+            }
+            self.dense[id as usize] = index as u32;
+        } else {
+            self.sparse.insert(id, index);
+        }
+    }
+}
+
 fn observed(value: &OpValue) -> Observed<'_> {
     match value {
         OpValue::Record(None) => Observed::Absent,
@@ -153,8 +193,8 @@ fn observed(value: &OpValue) -> Observed<'_> {
 
 impl<'a> View<'a> {
     pub(crate) fn new(events: &'a [HistoryEvent]) -> View<'a> {
-        let mut ops: Vec<Operation<'a>> = Vec::new();
-        let mut by_id: FastMap<u64, usize> = FastMap::default();
+        let mut ops: Vec<Operation<'a>> = Vec::with_capacity(events.len() / 2 + 1);
+        let mut by_id = OpIds::new(events.len());
         let mut notes = Vec::new();
         let (mut orphans, mut duplicates) = (0u64, 0u64);
         for e in events {
@@ -167,7 +207,7 @@ impl<'a> View<'a> {
                     start_ns,
                     ..
                 } => {
-                    if by_id.contains_key(op_id) {
+                    if by_id.get(*op_id).is_some() {
                         duplicates += 1;
                         continue;
                     }
@@ -189,8 +229,8 @@ impl<'a> View<'a> {
                     value,
                     end_ns,
                     ..
-                } => match by_id.get(op_id) {
-                    Some(&i) if !ops[i].completed() => {
+                } => match by_id.get(*op_id) {
+                    Some(i) if !ops[i].completed() => {
                         let o = &mut ops[i];
                         o.outcome = *outcome;
                         o.value = value;
@@ -236,6 +276,9 @@ impl<'a> View<'a> {
     }
 
     fn intern(&mut self, ids: &mut FastMap<&'a str, u32>, key: &'a str) -> u32 {
+        if let Some(&k) = ids.get(key) {
+            return k;
+        }
         *ids.entry(key).or_insert_with(|| {
             self.keys.push(key);
             (self.keys.len() - 1) as u32
@@ -248,6 +291,15 @@ impl<'a> View<'a> {
         let mut misaligned = 0u64;
         let mut counter_keys = Vec::new();
         let ops = std::mem::take(&mut self.ops);
+        let children: usize = ops
+            .iter()
+            .map(|o| match o.op {
+                Op::Txn { ops } | Op::Batch { ops } => ops.len(),
+                _ => 1,
+            })
+            .sum();
+        self.accesses.reserve_exact(children);
+        self.op_accesses.reserve_exact(ops.len());
         for (i, o) in ops.iter().enumerate() {
             let first = self.accesses.len() as u32;
             let (children, atomic): (&'a [Op], bool) = match o.op {
@@ -304,7 +356,10 @@ impl<'a> View<'a> {
                         value,
                         ..
                     } => match edn::cas_value_expected(o.step) {
-                        Some(expected) => Effect::CasValue { expected, value },
+                        Some(expected) => Effect::CasValue {
+                            expected: expected.map(String::into_boxed_str),
+                            value,
+                        },
                         None => Effect::CasVersion {
                             expected: *expected_version,
                             value,

@@ -53,6 +53,13 @@ impl<'v> ListIndex<'v> {
             incompatible: FastSet::default(),
             repeated_appends: 0,
         };
+        // Sized once: growing maps of a million elements rehashes them again and again.
+        let appends = view
+            .accesses
+            .iter()
+            .filter(|a| matches!(a.effect, Effect::Append(_)) && a.outcome != Outcome::Fail)
+            .count();
+        ix.writer.reserve(appends);
         for (ai, a) in view.accesses.iter().enumerate() {
             let k = a.key;
             if view.key_kind[k as usize] != KeyKind::List {
@@ -84,6 +91,7 @@ impl<'v> ListIndex<'v> {
                 _ => {}
             }
         }
+        ix.pos.reserve(ix.order.iter().map(|o| o.len()).sum());
         for (k, order) in ix.order.iter().enumerate() {
             for (i, e) in order.iter().enumerate() {
                 ix.pos.entry((k as u32, *e)).or_insert(i as u32);

@@ -63,18 +63,6 @@ fn lists() -> impl Strategy<Value = ListAppendWorkload> {
 }
 
 /// Invoke ops and completion outcomes by op id.
-/// The two register properties below prove a history non-linearizable, which makes the
-/// search exhaust every order of a CAS register history: a few seconds per case in a
-/// debug build (a known cost of the search, see the checker's benches), so they run a
-/// quarter of the cases (`PROPTEST_CASES` still scales them).
-fn exhaustive_config() -> ProptestConfig {
-    let c = config();
-    ProptestConfig {
-        cases: (c.cases / 4).max(1),
-        ..c
-    }
-}
-
 fn ops_by_id(h: &[HistoryEvent]) -> HashMap<u64, (&Op, Outcome)> {
     let mut invokes = HashMap::new();
     let mut out = HashMap::new();
@@ -133,7 +121,7 @@ fn assert_flags(h: &[HistoryEvent], model: Model, name: &str) -> Result<(), Test
 }
 
 proptest! {
-    #![proptest_config(exhaustive_config())]
+    #![proptest_config(config())]
 
     #[test]
     fn a_read_of_a_value_nobody_wrote_fails(w in registers(), pick in any::<prop::sample::Index>()) {

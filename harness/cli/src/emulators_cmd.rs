@@ -21,9 +21,9 @@ pub enum Action {
     /// Show which stand-ins are up and where.
     Status,
     /// Install a stand-in's server binaries on this machine (mysql: MariaDB via apt-get,
-    /// as root).
+    /// as root), or the headless browser of the report's test (chromium, the same way).
     Install {
-        /// The target whose server to install: mysql.
+        /// What to install: mysql or chromium.
         name: String,
     },
 }
@@ -156,7 +156,37 @@ pub async fn run(action: Action) -> u8 {
     }
 }
 
+/// Prints what an install did; `what` names it.
+fn installed(what: &str, outcome: InstallOutcome, started: std::time::Instant, after: &str) -> u8 {
+    match outcome {
+        InstallOutcome::AlreadyInstalled(path) => {
+            println!(
+                "{what}: already installed ({}); nothing to do",
+                path.display()
+            );
+        }
+        InstallOutcome::Installed(path) => {
+            println!(
+                "{what}: installed {} in {:.0?}{after}",
+                path.display(),
+                started.elapsed()
+            );
+        }
+    }
+    EXIT_PASS
+}
+
 async fn install(name: &str) -> u8 {
+    let started = std::time::Instant::now();
+    if name.trim() == "chromium" {
+        return match assay_emulators::chromium::install().await {
+            Ok(outcome) => installed("chromium", outcome, started, ""),
+            Err(e) => {
+                error_line(format!("chromium: {e}"));
+                EXIT_CANNOT_RUN
+            }
+        };
+    }
     let backend = match parse_backends(&[name.to_string()]) {
         Ok(b) if b.len() == 1 => b[0],
         Ok(_) => {
@@ -168,23 +198,13 @@ async fn install(name: &str) -> u8 {
             return EXIT_CANNOT_RUN;
         }
     };
-    let started = std::time::Instant::now();
     match assay_emulators::install(backend).await {
-        Ok(InstallOutcome::AlreadyInstalled(server)) => {
-            println!(
-                "{backend}: already installed ({}); nothing to do",
-                server.display()
-            );
-            EXIT_PASS
-        }
-        Ok(InstallOutcome::Installed(server)) => {
-            println!(
-                "{backend}: installed {} in {:.0?}; its system service is stopped (Assay starts its own)",
-                server.display(),
-                started.elapsed()
-            );
-            EXIT_PASS
-        }
+        Ok(outcome) => installed(
+            backend.name(),
+            outcome,
+            started,
+            "; its system service is stopped (Assay starts its own)",
+        ),
         Err(e) => {
             error_line(e);
             EXIT_CANNOT_RUN

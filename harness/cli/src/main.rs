@@ -11,6 +11,7 @@ mod load;
 mod merge_cmd;
 mod report_cmd;
 mod run;
+mod run_setup;
 mod scenario_run;
 mod targets;
 
@@ -31,6 +32,9 @@ pub const EXIT_CANNOT_RUN: u8 = 2;
     after_help = "Exit codes: 0 pass, 1 a check or threshold failed, 2 the run could not be done."
 )]
 struct Cli {
+    /// The targets file naming real services (default: ./assay.toml when it exists).
+    #[arg(long = "targets", global = true, value_name = "FILE")]
+    targets_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,16 +119,28 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Only the commands that name targets read the targets file.
+    let file_targets = || targets::load_file_targets(cli.targets_file.as_deref());
+    let with_targets =
+        |then: &dyn Fn(&[assay_core::target_file::FileTarget]) -> u8| match file_targets() {
+            Ok(t) => then(&t),
+            Err(e) => {
+                error_line(e);
+                EXIT_CANNOT_RUN
+            }
+        };
     let code = match cli.command {
         Command::Validate { paths } => load::validate_command(&paths),
-        Command::Targets { checks: false } => targets::targets_command(),
+        Command::Targets { checks: false } => with_targets(&targets::targets_command),
         Command::Targets { checks: true } => checks_cmd::checks_command(false),
         Command::Checks { json } => checks_cmd::checks_command(json),
         Command::Check(args) => check_cmd::check_command(args),
         Command::Report(args) => report_cmd::report_command(args),
         Command::Merge(args) => merge_cmd::merge_command(args),
         Command::Compare(args) => compare_cmd::compare_command(args),
-        Command::Run(args) => runtime(usize::from(args.threads)).block_on(run::run_command(args)),
+        Command::Run(args) => with_targets(&|t| {
+            runtime(usize::from(args.threads)).block_on(run::run_command(&args, t))
+        }),
         Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
     };
     ExitCode::from(code)
@@ -145,6 +161,11 @@ fn runtime(threads: usize) -> tokio::runtime::Runtime {
 /// Prints a one-line error in the house style.
 pub fn error_line(msg: impl std::fmt::Display) {
     eprintln!("assay: error: {msg}");
+}
+
+/// A progress line on stderr.
+pub fn status(line: &str) {
+    eprintln!("assay: {line}");
 }
 
 /// The workspace root: `$ASSAY_ROOT`, else the first ancestor of the current directory

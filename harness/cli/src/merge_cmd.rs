@@ -88,5 +88,5 @@ pub fn merge_command(args: MergeArgs) -> u8 {
         ));
         return EXIT_CANNOT_RUN;
     }
-    crate::report_cmd::finish(&args.out)
+    crate::report_cmd::finish(&args.out, None)
 }

@@ -77,6 +77,16 @@ fn render(label: &str, snap: &LiveSnapshot, elapsed: Duration, rate: f64) -> Str
     let p99 = snap.last_interval_p99_ns.map_or("-".to_string(), |ns| {
         assay_check::thresholds::format_ns(ns as f64)
     });
+    if snap.phase == "load" {
+        // The load phase counts rows (bulk calls are not ops) and has no op latency.
+        return format!(
+            "{label} [load] {:>4}s  {:>9.0} rows/s  {} rows  failed {}",
+            elapsed.as_secs(),
+            rate,
+            snap.ops,
+            snap.errors
+        );
+    }
     format!(
         "{label} [{}] {:>4}s  {:>9.0} ops/s  p99(last 1s) {:>8}  errors {}",
         if snap.phase.is_empty() {
@@ -107,6 +117,21 @@ mod tests {
         assert_eq!(
             line,
             "postgres: ycsb-a [workload]   12s       5321 ops/s  p99(last 1s)  12.34ms  errors 3"
+        );
+    }
+
+    #[test]
+    fn the_load_phase_shows_rows_per_second() {
+        let snap = LiveSnapshot {
+            phase: "load".into(),
+            ops: 250_000,
+            errors: 0,
+            last_interval_p99_ns: None,
+        };
+        let line = render("postgres: tpcb", &snap, Duration::from_secs(2), 480_000.0);
+        assert_eq!(
+            line,
+            "postgres: tpcb [load]    2s     480000 rows/s  250000 rows  failed 0"
         );
     }
 }

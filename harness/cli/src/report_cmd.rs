@@ -1,12 +1,14 @@
 //! `assay report RUN_DIR`: load a stored run (record.json + history.jsonl), judge it
 //! again, and render every file and the terminal output as the run did. `assay run` ends
-//! here too, so both give the same bytes.
+//! here too, so both give the same bytes (with the same `--baseline`, index.html's
+//! comparison section too).
 
 use crate::{error_line, stdout_is_terminal, EXIT_CANNOT_RUN};
 use assay_check::judge;
+use assay_check::judge::compare::{compare, Tolerance};
 use assay_check::Verdict;
 use assay_core::record::{RecordKind, RunRecord};
-use assay_reports::{read_history, render_fidelity, render_run, render_table, RunReport};
+use assay_reports::{read_history, render_fidelity, render_run_with, render_table, RunReport};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -14,15 +16,32 @@ use std::path::{Path, PathBuf};
 pub struct ReportArgs {
     /// A run directory written by `assay run` (holding record.json).
     run_dir: PathBuf,
+    /// The baseline the run was compared with (`assay run --baseline`): index.html gets
+    /// the comparison section. The exit code stays the run's; `assay compare` gates.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    #[command(flatten)]
+    tolerance: crate::compare_cmd::ToleranceArgs,
 }
 
 pub fn report_command(args: ReportArgs) -> u8 {
-    finish(&args.run_dir)
+    let tolerance = match args.tolerance.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            error_line(e);
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    finish(
+        &args.run_dir,
+        args.baseline.as_deref().map(|b| (b, &tolerance)),
+    )
 }
 
-/// Judges the run stored in `dir`, writes its report files, prints the terminal view,
-/// and returns the exit code the verdicts ask for.
-pub fn finish(dir: &Path) -> u8 {
+/// Judges the run stored in `dir`, writes its report files (index.html with the
+/// comparison against `baseline` when there is one), prints the terminal view, and
+/// returns the exit code the verdicts ask for.
+pub fn finish(dir: &Path, baseline: Option<(&Path, &Tolerance)>) -> u8 {
     let record = match RunRecord::load(dir) {
         Ok(r) => r,
         Err(e) => {
@@ -38,7 +57,17 @@ pub fn finish(dir: &Path) -> u8 {
         }
     };
     let verdicts = judge(&record, &histories);
-    let artifacts = match render_run(dir, &record, &verdicts) {
+    let comparison = match baseline {
+        Some((base, tolerance)) => match RunRecord::load(base) {
+            Ok(base) => Some(compare(&base, &record, tolerance)),
+            Err(e) => {
+                error_line(format!("--baseline: {e}"));
+                return EXIT_CANNOT_RUN;
+            }
+        },
+        None => None,
+    };
+    let artifacts = match render_run_with(dir, &record, &verdicts, comparison.as_ref()) {
         Ok(a) => a,
         Err(e) => {
             error_line(format!("cannot write the report to {}: {e}", dir.display()));
@@ -51,6 +80,7 @@ pub fn finish(dir: &Path) -> u8 {
         println!("fidelity: {}", f.display());
     }
     println!("report: {}", artifacts.report_json.display());
+    println!("page: {}", artifacts.index_html.display());
     if let Some(reason) = &report.aborted {
         error_line(format!("run stopped early: {reason}"));
     }

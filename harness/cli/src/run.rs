@@ -5,12 +5,14 @@
 
 use crate::faults::Faults;
 use crate::load::load_all;
+use crate::run_setup::{given_run_id, plan, take_shard};
 use crate::scenario_run::{run_isolation, run_one, Knobs, Timeline};
-use crate::targets::{bring_up, LiveTarget};
-use crate::{error_line, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
+use crate::targets::{bring_up, connect_file_target, guard, LiveTarget};
+use crate::{error_line, status, workspace_root, EmulatorMode, EXIT_CANNOT_RUN};
 use assay_core::record::{
     EventKind, Machine, RunRecord, TargetRecord, TimelineEvent, RECORD_SCHEMA_VERSION,
 };
+use assay_core::target_file::FileTarget;
 use assay_core::threshold::parse_duration_ns;
 use assay_core::{HistoryEvent, TargetSpec};
 use assay_engine::AbortSignal;
@@ -58,6 +60,22 @@ pub struct RunArgs {
     baseline: Option<PathBuf>,
     #[command(flatten)]
     tolerance: crate::compare_cmd::ToleranceArgs,
+    /// Run as shard INDEX of COUNT (from 0, as a Kubernetes Indexed Job numbers them): this
+    /// run takes its share of every workload's clients, rate and op bound, so the shards
+    /// together produce the configured load; `assay merge` joins their run directories.
+    #[arg(long, value_name = "INDEX/COUNT")]
+    shard: Option<String>,
+    /// The run id (default: a new one). Shards of one run share it.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Allow targets whose endpoint is not on this machine (a real service). Without it
+    /// such a target is refused before any connection or name lookup.
+    #[arg(long)]
+    allow_real: bool,
+    /// With --allow-real: run without asking to confirm the plan (needed without a
+    /// terminal).
+    #[arg(long)]
+    yes: bool,
 }
 
 fn duration_arg(flag: &str, text: &str, at_least_ns: f64) -> Result<Duration, String> {
@@ -74,7 +92,7 @@ fn duration_arg(flag: &str, text: &str, at_least_ns: f64) -> Result<Duration, St
     }
 }
 
-pub async fn run_command(args: RunArgs) -> u8 {
+pub async fn run_command(args: &RunArgs, file_targets: &[FileTarget]) -> u8 {
     let durations = duration_arg("--op-timeout", &args.op_timeout, 1e6)
         .and_then(|t| Ok((t, duration_arg("--drain-grace", &args.drain_grace, 0.0)?)));
     let (op_timeout, drain_grace) = match durations {
@@ -97,7 +115,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
             return EXIT_CANNOT_RUN;
         }
     }
-    let (scenarios, isolation_tests) = match load_all(&args.scenarios) {
+    let (mut scenarios, isolation_tests) = match load_all(&args.scenarios) {
         Ok(loaded) => (loaded.scenarios, loaded.isolation_tests),
         Err(errors) => {
             for e in errors {
@@ -106,9 +124,25 @@ pub async fn run_command(args: RunArgs) -> u8 {
             return EXIT_CANNOT_RUN;
         }
     };
+    let shard = match args
+        .shard
+        .as_deref()
+        .map(|text| take_shard(&mut scenarios, text, args.run_id.is_some()))
+    {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            error_line(e);
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    // Each shard's clients draw their own keys and ops.
+    let seed = shard.map_or(args.seed, |s| {
+        args.seed ^ u64::from(s.index + 1).wrapping_mul(0xa076_1d64_78bd_642f)
+    });
     let mut specs = Vec::new();
     for name in &args.targets {
-        match TargetSpec::resolve(name.trim()) {
+        match TargetSpec::resolve(name.trim(), file_targets) {
             Ok(s) if !specs.contains(&s) => specs.push(s),
             Ok(_) => {}
             Err(e) => {
@@ -116,6 +150,10 @@ pub async fn run_command(args: RunArgs) -> u8 {
                 return EXIT_CANNOT_RUN;
             }
         }
+    }
+    if let Err(e) = guard(&specs, args.allow_real, args.yes, &plan(&scenarios)) {
+        error_line(e);
+        return EXIT_CANNOT_RUN;
     }
     let faults = match Faults::parse(&args.faults).and_then(|f| {
         let backends: Vec<_> = specs.iter().filter_map(|s| s.local).collect();
@@ -128,7 +166,16 @@ pub async fn run_command(args: RunArgs) -> u8 {
         }
     };
 
-    let (run_id, short_id) = new_run_id();
+    let (run_id, short_id) = match &args.run_id {
+        Some(id) => match given_run_id(id) {
+            Ok(ids) => ids,
+            Err(e) => {
+                error_line(e);
+                return EXIT_CANNOT_RUN;
+            }
+        },
+        None => new_run_id(),
+    };
     let run_dir = args
         .out
         .clone()
@@ -161,9 +208,19 @@ pub async fn run_command(args: RunArgs) -> u8 {
         let (run_dir, mode, faults, timeline) =
             (run_dir.clone(), args.emulators, &faults, &timeline);
         async move {
-            let backend = spec
-                .local
-                .expect("only local targets resolve in this version");
+            let Some(backend) = spec.local else {
+                let file = spec
+                    .remote
+                    .as_ref()
+                    .expect("a target is local or from a file");
+                let r = connect_file_target(spec, file);
+                let line = match &r {
+                    Ok(t) => format!("connecting to {}", t.endpoint.display_safe()),
+                    Err(e) => format!("cannot connect: {e}"),
+                };
+                status(&format!("{}: {line}", spec.name));
+                return r;
+            };
             status(&format!(
                 "{}: starting {}",
                 spec.name,
@@ -191,7 +248,7 @@ pub async fn run_command(args: RunArgs) -> u8 {
 
     let knobs = Knobs {
         op_timeout,
-        seed: args.seed,
+        seed,
         drain_grace,
         workers: args.workers,
         faults: args.faults.clone(),
@@ -230,7 +287,12 @@ pub async fn run_command(args: RunArgs) -> u8 {
                 break;
             }
             let namespace = format!("assay_{short_id}_{i}_{j}");
-            let (record, history) = run_one(up, loaded, namespace, &knobs, &abort, &timeline).await;
+            let before = assay_emulators::cpu_sample();
+            let (mut record, history) =
+                run_one(up, loaded, namespace, &knobs, &abort, &timeline).await;
+            record.host = before
+                .zip(assay_emulators::cpu_sample())
+                .and_then(|(b, a)| a.load_since(&b));
             status(&format!(
                 "{}: {} finished: {} ops in {:.1} s",
                 spec.name,
@@ -248,10 +310,18 @@ pub async fn run_command(args: RunArgs) -> u8 {
                     l.stop().await;
                 }
                 timeline.push(TimelineEvent::now(EventKind::BackendStopped).target(&spec.name));
-                let backend = spec
-                    .local
-                    .expect("only local targets resolve in this version");
-                match bring_up(spec, backend, args.emulators, &run_dir, &faults).await {
+                let restarted = match spec.local {
+                    Some(backend) => {
+                        bring_up(spec, backend, args.emulators, &run_dir, &faults).await
+                    }
+                    None => connect_file_target(
+                        spec,
+                        spec.remote
+                            .as_ref()
+                            .expect("a target is local or from a file"),
+                    ),
+                };
+                match restarted {
                     Ok(l) => live = Some(l),
                     Err(e) => {
                         target.start_error = Some(format!("restarting after a fault scenario: {e}"))
@@ -304,7 +374,8 @@ pub async fn run_command(args: RunArgs) -> u8 {
     }
     drop(histories);
     // Judged and rendered from what was stored, exactly as `assay report` does.
-    let code = crate::report_cmd::finish(&run_dir);
+    let code =
+        crate::report_cmd::finish(&run_dir, args.baseline.as_deref().map(|b| (b, &tolerance)));
     match (&args.baseline, code) {
         (Some(base), c) if c != EXIT_CANNOT_RUN => c.max(crate::compare_cmd::compare_runs(
             base, &run_dir, &tolerance, None,
@@ -326,10 +397,6 @@ fn spawn_interrupt_handler(abort: AbortSignal) {
             }
         }
     });
-}
-
-fn status(line: &str) {
-    eprintln!("assay: {line}");
 }
 
 fn now_rfc3339() -> String {

@@ -3,11 +3,13 @@
 //! module that knows every driver crate.
 
 use crate::faults::Faults;
-use crate::{workspace_root, EmulatorMode, EXIT_PASS};
+use crate::{status, workspace_root, EmulatorMode, EXIT_PASS};
 use assay_core::isolation::IsolationLevel;
+use assay_core::target_file::{self, FileTarget};
 use assay_core::{Driver, DriverConfig, DriverError, Endpoint, LocalBackend, TargetSpec};
 use assay_emulators::{Emulator, Mode, StartOptions};
 use assay_engine::HealthProbe;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +32,8 @@ enum LiveBackend {
     Started(Arc<Mutex<Emulator>>),
     /// Left running by `assay emulators up`; left running afterwards.
     Reused(assay_emulators::state::DetachedEmulator),
+    /// A targets-file endpoint: nothing to start or stop.
+    External,
 }
 
 impl LiveTarget {
@@ -40,6 +44,7 @@ impl LiveTarget {
                 let emu = emu.clone();
                 Arc::new(move || emu.lock().unwrap_or_else(|p| p.into_inner()).exit_reason())
             }
+            LiveBackend::External => Arc::new(|| None),
             LiveBackend::Reused(d) => {
                 let d = d.clone();
                 let name = self.spec.name.clone();
@@ -57,7 +62,7 @@ impl LiveTarget {
     pub fn started_emulator(&self) -> Option<Arc<Mutex<Emulator>>> {
         match &self.backend {
             LiveBackend::Started(emu) => Some(emu.clone()),
-            LiveBackend::Reused(_) => None,
+            LiveBackend::Reused(_) | LiveBackend::External => None,
         }
     }
 
@@ -158,8 +163,9 @@ pub async fn connect(
     })
 }
 
-/// `assay targets`: every local target, whether it can run here, and whether one is up.
-pub fn targets_command() -> u8 {
+/// `assay targets`: every local target, whether it can run here, and whether one is up;
+/// then the targets file's, with where each credential comes from (never its value).
+pub fn targets_command(file: &[FileTarget]) -> u8 {
     let root = workspace_root();
     let running: Vec<_> = assay_emulators::state::load(&root)
         .unwrap_or_default()
@@ -196,6 +202,101 @@ pub fn targets_command() -> u8 {
             println!("{:name_width$}  {:8}  {:9}  ↳ {why}", "", "", "");
         }
     }
-    println!("\nOnly local targets can be run by this version; real AWS / Google Cloud / Azure endpoints are not configurable yet.");
+    if file.is_empty() {
+        println!("\nReal services and servers of your own are named in a targets file (./assay.toml or --targets FILE); see docs/targets.md.");
+        return EXIT_PASS;
+    }
+    let width = file
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(name_width);
+    println!(
+        "\n{:width$}  {:8}  {:9}  ENDPOINT · CREDENTIALS",
+        "FILE TARGET", "FAMILY", "WHERE"
+    );
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    for t in file {
+        println!(
+            "{:width$}  {:8}  {:9}  {} · {}",
+            t.name,
+            t.family().as_str(),
+            if t.is_loopback() { "loopback" } else { "real" },
+            t.hosts().join(", "),
+            t.credential_source(&set)
+        );
+    }
+    println!(
+        "\nReal targets run only with --allow-real (and --yes, or a confirmation on a terminal)."
+    );
     EXIT_PASS
+}
+
+/// The targets file: `--targets FILE`, else `./assay.toml` when it exists, else none.
+pub fn load_file_targets(arg: Option<&Path>) -> Result<Vec<FileTarget>, String> {
+    let default = Path::new("assay.toml");
+    let path = match arg {
+        Some(p) => p,
+        None if default.is_file() => default,
+        None => return Ok(Vec::new()),
+    };
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "--targets {}: cannot read it ({e}); check the path",
+            path.display()
+        )
+    })?;
+    target_file::parse(&src, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// The real-endpoint guard, decided from the targets' text before any connection or
+/// name lookup: a target that leaves the machine needs `--allow-real`, and then a
+/// confirmation of the plan (`--yes`, or an answer on a terminal).
+pub fn guard(specs: &[TargetSpec], allow_real: bool, yes: bool, plan: &str) -> Result<(), String> {
+    let real: Vec<&TargetSpec> = specs.iter().filter(|s| s.is_real()).collect();
+    let Some(first) = real.first() else {
+        return Ok(());
+    };
+    if !allow_real {
+        let hosts = first
+            .remote
+            .as_ref()
+            .map(|t| t.hosts().join(", "))
+            .unwrap_or_default();
+        return Err(format!(
+            "target `{}` is a real endpoint ({hosts}, not loopback); nothing was sent — pass --allow-real to run against it",
+            first.name
+        ));
+    }
+    let names: Vec<&str> = real.iter().map(|s| s.name.as_str()).collect();
+    status(&format!("real endpoint(s) {}: {plan}", names.join(", ")));
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(format!(
+            "target `{}` is a real endpoint and there is no terminal to confirm on; pass --yes to run without asking",
+            first.name
+        ));
+    }
+    eprint!("assay: run against {}? [y/N] ", names.join(", "));
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err("not confirmed; nothing was sent".into()),
+    }
+}
+
+/// Connects to a file target: reads its secrets from the environment now, after the
+/// guard has passed.
+pub fn connect_file_target(spec: &TargetSpec, t: &FileTarget) -> Result<LiveTarget, String> {
+    let endpoint = t.endpoint(&|v| std::env::var(v).ok())?;
+    Ok(LiveTarget {
+        spec: spec.clone(),
+        endpoint,
+        version: None,
+        backend: LiveBackend::External,
+    })
 }

@@ -1,26 +1,8 @@
 //! A run is a record: `assay report` on a stored run judges it again and re-renders
 //! every file byte for byte, and the report states the load that produced its numbers.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn assay(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("assay runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::assay;
 
 /// A conformance scenario whose step passes and whose threshold cannot: the run fails,
 /// so the re-rendered JUnit file carries a failure too.
@@ -42,11 +24,12 @@ documented = "a write of a new key succeeds"
 cite = "https://www.postgresql.org/docs/15/sql-insert.html"
 "#;
 
-const RENDERED: [&str; 5] = [
+const RENDERED: [&str; 6] = [
     "report.json",
     "summary.md",
     "junit.xml",
     "fidelity.md",
+    "index.html",
     "postgres.ycsb-a.hlog",
 ];
 
@@ -131,9 +114,9 @@ kind = "throughput"
 name = "kv"
 
 [workload]
-clients = 2
+clients = 5
 duration = "2s"
-max_ops = 1500
+max_ops = 1501
 keys = { prefix = "k", count = 100 }
 mix = { read = 0.5, write = 0.5 }
 load = true
@@ -155,24 +138,36 @@ fn ops_of(report: &serde_json::Value) -> (u64, u64, u64) {
 }
 
 #[test]
-fn merging_two_runs_sums_their_histograms_exactly() {
+fn two_shards_merge_into_the_configured_load_and_the_sum_of_their_histograms() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("short.toml");
     std::fs::write(&scenario, SHORT_LOAD).unwrap();
     let mut parts = Vec::new();
-    for name in ["a", "b"] {
-        let out = dir.path().join(name);
+    for (shard, clients, max_ops) in [("0/2", 3, 751), ("1/2", 2, 750)] {
+        let out = dir.path().join(shard.replace('/', "-of-"));
         let (code, _, stderr) = assay(&[
             "run",
             scenario.to_str().unwrap(),
             "--target",
             "postgres",
+            "--shard",
+            shard,
+            "--run-id",
+            "nightly-7",
             "--out",
             out.to_str().unwrap(),
         ]);
         assert_eq!(code, 0, "{stderr}");
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let load = &report["targets"][0]["scenarios"][0]["load"];
+        assert_eq!(load["shard"], shard, "{load}");
+        assert_eq!(
+            load["clients"], clients,
+            "shard {shard} takes its share: {load}"
+        );
+        assert_eq!(load["max_ops"], max_ops, "{load}");
+        assert_eq!(report["run_id"], "nightly-7");
         parts.push((out, ops_of(&report)));
     }
     let merged = dir.path().join("merged");
@@ -198,6 +193,17 @@ fn merging_two_runs_sums_their_histograms_exactly() {
         clients,
         a.2 + b.2,
         "the merged load is both shards' clients"
+    );
+    let load = &report["targets"][0]["scenarios"][0]["load"];
+    assert_eq!(
+        (load["clients"].as_u64(), load["max_ops"].as_u64()),
+        (Some(5), Some(1501)),
+        "the merged load is the unsharded scenario's: {load}"
+    );
+    assert!(load.get("shard").is_none(), "{load}");
+    assert_eq!(
+        report["run_id"], "nightly-7",
+        "shards of one run keep its id"
     );
     // The merged run is a run like any other: `assay report` reproduces it.
     let before = std::fs::read(merged.join("report.json")).unwrap();

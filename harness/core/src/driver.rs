@@ -2,7 +2,7 @@
 
 pub use crate::capability::{Capabilities, Capability};
 use crate::native::{NativeOutcome, NativeStep};
-use crate::op::{Op, OpResult};
+use crate::op::{ErrorClass, LoadRow, Op, OpResult, Outcome};
 use crate::scenario::TableSpec;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,51 @@ impl DriverError {
     }
 }
 
+/// How a driver loads many rows at once ([`Driver::bulk_load`]): what each call does on the
+/// backend, and the shape the engine cuts a load phase into (how many calls at once, how
+/// many rows each). Not a [`Capability`]: every driver can load (the default is one write
+/// per row); this says how fast, not whether.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BulkLoadPath {
+    /// What one call does, for the record: e.g. `copy from stdin`, `batch_write_item`.
+    pub method: &'static str,
+    /// Calls the engine keeps in flight at once.
+    pub writers: u32,
+    /// Rows per call (one chunk of the keyspace).
+    pub rows_per_call: u32,
+}
+
+impl BulkLoadPath {
+    /// The default: one `Op::Write` per row, 16 at a time (the load phase before bulk
+    /// paths existed).
+    pub const PER_ROW: BulkLoadPath = BulkLoadPath {
+        method: "write per row",
+        writers: 16,
+        rows_per_call: 1,
+    };
+}
+
+/// A bulk load call that did not write every row. The rows not counted in `written` may or
+/// may not have been applied (the engine records them as indeterminate).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message} ({written} rows written before it)")]
+pub struct BulkLoadError {
+    /// Rows known to be written.
+    pub written: u64,
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl BulkLoadError {
+    pub fn new(written: u64, class: ErrorClass, message: impl Into<String>) -> Self {
+        BulkLoadError {
+            written,
+            class,
+            message: message.into(),
+        }
+    }
+}
+
 /// A backend family's implementation of the portable operation model.
 ///
 /// `execute` never returns a Rust error: every failure is an `OpResult` whose outcome is
@@ -90,6 +135,54 @@ pub trait Driver: Send + Sync {
     async fn setup(&self, tables: &[TableSpec]) -> Result<(), DriverError>;
 
     async fn execute(&self, op: &Op) -> OpResult;
+
+    /// How [`Driver::bulk_load`] works on this backend; the engine sizes the load phase by it.
+    fn bulk_load_path(&self) -> BulkLoadPath {
+        BulkLoadPath::PER_ROW
+    }
+
+    /// Called once before a load phase's first `bulk_load` into `table`, e.g. to defer
+    /// index maintenance into one build as `pg_restore` and `pgbench -i` do. Whatever it
+    /// changes, `bulk_load_finish` restores.
+    async fn bulk_load_prepare(&self, _table: &str) -> Result<(), BulkLoadError> {
+        Ok(())
+    }
+
+    /// Called once after a load phase's last `bulk_load` into `table` returned (also after
+    /// failed calls and an abort).
+    async fn bulk_load_finish(&self, _table: &str) -> Result<(), BulkLoadError> {
+        Ok(())
+    }
+
+    /// Writes `rows` into `table` (a logical name, like ops') as a load phase does: each
+    /// row ends as `Op::Write` of its key would leave it (`v` = the value, `ver` bumped from
+    /// absent to 1, `n` = 0, `l` empty; an existing key is overwritten like a write). The
+    /// keys of one call are distinct. Returns the rows written. Not atomic: on an error,
+    /// rows beyond `written` may or may not have been applied.
+    ///
+    /// The default issues one `Op::Write` per row, in order; drivers override it with the
+    /// backend's fastest path (COPY, multi-row INSERT, BatchWriteItem, mutations).
+    async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
+        let mut written = 0;
+        for row in rows {
+            let result = self
+                .execute(&Op::Write {
+                    table: table.to_string(),
+                    key: row.key.clone(),
+                    value: row.value.clone(),
+                })
+                .await;
+            if result.outcome != Outcome::Ok {
+                let (class, message) = match result.error {
+                    Some(e) => (e.class, e.message),
+                    None => (ErrorClass::Other, "the write did not succeed".to_string()),
+                };
+                return Err(BulkLoadError::new(written, class, message));
+            }
+            written += 1;
+        }
+        Ok(written)
+    }
 
     /// Whether this driver runs native steps of `family` (`native = "family.check"`): its
     /// own family, and for SQL drivers also the shared `sql` family (e.g. `sql.slt`).

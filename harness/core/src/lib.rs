@@ -19,9 +19,13 @@ pub mod record;
 mod record_merge;
 pub mod scenario;
 pub mod target;
+pub mod target_file;
 pub mod threshold;
 
-pub use driver::{Capabilities, Capability, Driver, DriverConfig, DriverError, DriverErrorKind};
+pub use driver::{
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverConfig, DriverError,
+    DriverErrorKind,
+};
 pub use history::{HistoryEvent, HistoryLine};
 pub use metrics::LatencyHistograms;
 pub use native::{
@@ -29,8 +33,10 @@ pub use native::{
     NativeVerdict, ParamKind, ParamSpec,
 };
 pub use op::{
-    Consistency, ErrorClass, Op, OpError, OpKind, OpMeta, OpResult, OpValue, Outcome, Record,
+    Consistency, ErrorClass, LoadRow, Op, OpError, OpKind, OpMeta, OpResult, OpValue, Outcome,
+    Record,
 };
 pub use record::{RecordKind, RunRecord, ScenarioRecord, ScenarioStatus};
 pub use scenario::{Scenario, ScenarioError, ScenarioKind};
-pub use target::{Endpoint, Family, LocalBackend, Secret, TargetSpec};
+pub use target::{Endpoint, Family, LocalBackend, Secret};
+pub use target_file::TargetSpec;

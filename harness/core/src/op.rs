@@ -80,6 +80,13 @@ pub enum Op {
     Txn { ops: Vec<Op> },
 }
 
+/// One row of a bulk load (`Driver::bulk_load`): a key of the keyspace and its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadRow {
+    pub key: String,
+    pub value: String,
+}
+
 /// The kind of an op, used as a histogram / report dimension and for capabilities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

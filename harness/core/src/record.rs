@@ -178,6 +178,9 @@ pub struct ScenarioRecord {
     pub error_classes: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadRecord>,
+    /// The workload's load phase (`load = true`), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_phase: Option<LoadPhaseRecord>,
     /// Backend-specific steps, in the file's order, with what the driver observed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub native: Vec<NativeObservation>,
@@ -187,6 +190,19 @@ pub struct ScenarioRecord {
     /// Every fault the schedule started or ended, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultEvent>,
+    /// What else the machine was doing while the scenario ran (Linux; `None` elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostLoad>,
+}
+
+/// The machine's CPU while a scenario ran, averaged over it, in cores: all of it, and
+/// the part used by processes outside this run (neither Assay nor a stand-in it
+/// started). Two runs compared are only comparable when the second is alike.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostLoad {
+    pub cpus: usize,
+    pub busy_cores: f64,
+    pub other_cores: f64,
 }
 
 /// One action of the fault schedule as it was carried out.
@@ -233,9 +249,11 @@ impl ScenarioRecord {
             retries: 0,
             error_classes: BTreeMap::new(),
             workload: None,
+            load_phase: None,
             native: Vec::new(),
             isolation: None,
             faults: Vec::new(),
+            host: None,
         }
     }
 
@@ -268,6 +286,36 @@ pub struct WorkloadRecord {
     pub schedule_lag: Histogram<u64>,
     /// The per-second series, by when ops ended.
     pub series: IntervalSeries,
+}
+
+/// What a workload's load phase did: rows written through the driver's bulk path, how
+/// long it took, and the rate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadPhaseRecord {
+    /// The logical table loaded.
+    pub table: String,
+    /// What each bulk call did on the backend (`BulkLoadPath::method`).
+    pub method: String,
+    /// Calls in flight at once and rows per call.
+    pub writers: u32,
+    pub rows_per_call: u32,
+    /// Rows the keyspace asked for.
+    pub rows_planned: u64,
+    /// Rows the driver reported written.
+    pub rows_written: u64,
+    /// Rows of calls that failed (may or may not have been applied).
+    pub rows_failed: u64,
+    /// Bulk calls that failed, and the first failure's message.
+    pub calls_failed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    /// From the first call's start to the last call's end.
+    pub elapsed_ns: u64,
+    /// Rows written per second of `elapsed_ns`.
+    pub rows_per_s: f64,
+    /// Stopped by an abort before the keyspace was done.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// One native step and what the driver observed.
@@ -331,6 +379,10 @@ pub struct LoadConfig {
     pub faults: Vec<String>,
     pub op_timeout_s: f64,
     pub seed: u64,
+    /// `i/N` when this run was one shard of several (`--shard`); a merge of all of them
+    /// has none, and the summed load of the whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -410,6 +462,7 @@ impl LoadConfig {
             c.warmup_s = w.warmup.as_secs_f64();
             c.duration_s = w.duration.as_secs_f64();
             c.max_ops = w.max_ops;
+            c.shard = w.shard.map(|s| s.to_string());
             c.keys = Some(w.keys.count);
             c.key_distribution = Some(describe_distribution(&w.key_distribution));
             c.value_size = Some(describe_value_size(&w.value_size));

@@ -92,14 +92,35 @@ fn merge_scenario(into: &mut ScenarioRecord, other: ScenarioRecord, offset_ms: u
         }
     }
     into.faults.extend(other.faults);
-    into.load.clients += other.load.clients;
-    if let (Some(a), Some(b)) = (into.load.rate_per_s.as_mut(), other.load.rate_per_s) {
-        *a += b;
-    }
+    // Shards ran on machines of their own: keep the busiest one's.
+    into.host = match (into.host, other.host) {
+        (Some(a), Some(b)) => Some(if b.other_cores > a.other_cores { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    merge_load(&mut into.load, &other.load);
     into.workload = match (into.workload.take(), other.workload) {
         (Some(a), Some(b)) => Some(merge_workload(a, b, offset_ms)),
         (a, b) => a.or(b),
     };
+}
+
+/// The shards' loads add up to the configured one: clients, rate, in-flight bound, every
+/// stage's level and the op bound are summed; the merge is no one shard.
+fn merge_load(into: &mut crate::record::LoadConfig, other: &crate::record::LoadConfig) {
+    into.clients += other.clients;
+    if let (Some(a), Some(b)) = (into.rate_per_s.as_mut(), other.rate_per_s) {
+        *a += b;
+    }
+    if let (Some(a), Some(b)) = (into.max_in_flight.as_mut(), other.max_in_flight) {
+        *a += b;
+    }
+    if let (Some(a), Some(b)) = (into.max_ops.as_mut(), other.max_ops) {
+        *a += b;
+    }
+    for (a, b) in into.stages.iter_mut().zip(&other.stages) {
+        a.target += b.target;
+    }
+    into.shard = None;
 }
 
 fn merge_workload(mut a: WorkloadRecord, b: WorkloadRecord, offset_ms: u64) -> WorkloadRecord {

@@ -261,38 +261,6 @@ pub fn redact_url(url: &str) -> String {
     format!("{}://{}:***@{}", &url[..scheme_end], user, &rest[at + 1..])
 }
 
-/// A named target: what `--target NAME` resolves to.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TargetSpec {
-    pub name: String,
-    pub family: Family,
-    /// Set when the target is a local stand-in the run starts itself.
-    pub local: Option<LocalBackend>,
-}
-
-impl TargetSpec {
-    pub fn local(backend: LocalBackend) -> Self {
-        TargetSpec {
-            name: backend.name().to_string(),
-            family: backend.family(),
-            local: Some(backend),
-        }
-    }
-
-    /// Resolves a target name; the error lists the names that exist.
-    pub fn resolve(name: &str) -> Result<TargetSpec, String> {
-        LocalBackend::by_name(name)
-            .map(TargetSpec::local)
-            .ok_or_else(|| {
-                let known: Vec<_> = LocalBackend::ALL.iter().map(|b| b.name()).collect();
-                format!(
-                    "unknown target `{name}`; known targets: {} (see `assay targets`)",
-                    known.join(", ")
-                )
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,16 +358,6 @@ mod tests {
     }
 
     #[test]
-    fn unknown_target_lists_known_ones() {
-        let err = TargetSpec::resolve("dynamo").unwrap_err();
-        assert!(err.contains("dynamodb-moto"), "{err}");
-        assert_eq!(
-            TargetSpec::resolve("cosmos-local").unwrap().family,
-            Family::Cosmos
-        );
-    }
-
-    #[test]
     fn local_backend_names_are_unique_and_round_trip() {
         for b in LocalBackend::ALL {
             assert_eq!(LocalBackend::by_name(b.name()), Some(b));
@@ -409,11 +367,7 @@ mod tests {
                 format!("\"{}\"", b.name())
             );
         }
-        let spec = TargetSpec::resolve("postgres-replica").unwrap();
-        assert_eq!(spec.family, Family::Postgres);
-        assert_eq!(spec.local, Some(LocalBackend::PostgresReplica));
-        let spec = TargetSpec::resolve("mysql").unwrap();
-        assert_eq!(spec.family, Family::Mysql);
-        assert_eq!(spec.local, Some(LocalBackend::Mysql));
+        assert_eq!(LocalBackend::PostgresReplica.family(), Family::Postgres);
+        assert_eq!(LocalBackend::Mysql.family(), Family::Mysql);
     }
 }

@@ -7,7 +7,7 @@
 use assay_core::scenario::{
     KeyDistribution, MixOp, ValueSize, Workload, TPCB_TABLES, TPCB_TELLERS_PER_BRANCH,
 };
-use assay_core::{Consistency, Op};
+use assay_core::{Consistency, LoadRow, Op};
 use rand::rngs::SmallRng;
 use rand::Rng;
 use std::fmt::Write as _;
@@ -242,10 +242,14 @@ impl OpGenerator {
         s
     }
 
-    /// The write that loads key `i` before the run.
-    pub fn load_op(&self, i: u64, values: &ValueSource, rng: &mut SmallRng) -> Op {
-        Op::Write {
-            table: self.table.clone(),
+    /// The table the workload's keyspace lives in (the one the load phase fills).
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The row that loads key `i` before the run (written as `Op::Write` would).
+    pub fn load_row(&self, i: u64, values: &ValueSource, rng: &mut SmallRng) -> LoadRow {
+        LoadRow {
             key: self.key(i),
             value: values.value(rng),
         }

@@ -11,6 +11,7 @@ pub mod consistency;
 mod faults;
 pub mod generate;
 mod live;
+mod load;
 pub mod memory;
 pub mod null;
 mod observed;

@@ -65,6 +65,7 @@ pub fn record_run(record: &mut ScenarioRecord, run: ScenarioRun) -> Vec<HistoryE
     }
     record.native = run.native.iter().map(native_observation).collect();
     record.faults = run.faults;
+    record.load_phase = run.load;
     match run.workload {
         Some(w) => {
             for (kind, r) in &w.request_units {

@@ -6,7 +6,7 @@ use crate::recorder::ClientRecorder;
 use crate::shared::{gather, AbortSignal, EngineOptions, PhaseStats, Shared};
 use crate::workload::{self, WorkloadStats};
 use assay_core::fault::FaultInjector;
-use assay_core::record::FaultEvent;
+use assay_core::record::{FaultEvent, LoadPhaseRecord};
 use assay_core::scenario::Step;
 use assay_core::scenario::{FaultKind, FaultSpec};
 use assay_core::{Driver, HistoryEvent, LatencyHistograms, Scenario};
@@ -26,6 +26,8 @@ pub struct ScenarioRun {
     pub aborted: Option<String>,
     /// What the workload measured, when the scenario has one and it ran.
     pub workload: Option<WorkloadStats>,
+    /// What the workload's load phase did, when it ran.
+    pub load: Option<LoadPhaseRecord>,
     /// The backend-specific steps that ran, in order.
     pub native: Vec<NativeStepRun>,
     /// What the fault schedule did, in order.
@@ -82,17 +84,20 @@ pub async fn run_scenario(
         history.extend(events);
     }
     let mut workload_stats = None;
+    let mut load_stats = None;
     if let Some(w) = &scenario.workload {
         if w.load && !abort.is_aborted() {
             let started = Instant::now();
-            let (latencies, events, ops) = workload::load(&shared, w).await;
+            let (load, events) = crate::load::run(&shared, w).await;
+            // Bulk calls are not ops: the phase has no latency histograms, only its rate.
             phases.push(PhaseStats {
                 name: "load".into(),
-                ops,
+                ops: load.rows_written + load.rows_failed,
                 elapsed: started.elapsed(),
-                latencies,
+                latencies: LatencyHistograms::default(),
             });
             history.extend(events);
+            load_stats = Some(load);
         }
         if !abort.is_aborted() {
             let out = workload::run(&shared, w).await;
@@ -130,6 +135,7 @@ pub async fn run_scenario(
         elapsed: shared.run_start.elapsed(),
         aborted: abort.reason(),
         workload: workload_stats,
+        load: load_stats,
         native,
         faults,
     }

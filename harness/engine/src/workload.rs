@@ -1,4 +1,4 @@
-//! The load phase of a scenario: an optional load of the keyspace, then the workload's
+//! The workload phase of a scenario (after its optional load, `load.rs`): the workload's
 //! timeline run by a few worker tasks, closed loop or open loop.
 //!
 //! Workers, not clients, own the recorders: each worker multiplexes its share of clients
@@ -14,28 +14,23 @@
 mod recording;
 mod worker;
 
-use crate::generate::{OpGenerator, ValueSource, Work};
-use crate::recorder::invoke_event;
+use crate::generate::{OpGenerator, ValueSource};
 use crate::schedule::{wait_until, ArrivalSchedule, ClientRamp};
 use crate::shared::Shared;
 use assay_core::metrics::IntervalSeries;
 use assay_core::scenario::{LoadMode, Workload};
 use assay_core::{ErrorClass, HistoryEvent, LatencyHistograms, OpKind};
-use futures::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use recording::WorkerRecorder;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use worker::{closed_worker, open_worker, run_work};
+use worker::{closed_worker, open_worker};
 
 /// An open-loop op that starts this much after its intended time counts as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(1);
-/// Concurrent writes of the load phase.
-const LOAD_CONCURRENCY: u32 = 16;
 /// Ops due just before the timeline's end still start when a worker reaches them this
 /// late; past it, issuing stops and what is still due counts as dropped.
 const STOP_SLACK: Duration = Duration::from_millis(100);
@@ -188,96 +183,9 @@ fn client_seed(seed: u64, client: u64) -> u64 {
     seed ^ (client + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Writes every key of the keyspace (YCSB's load phase), `LOAD_CONCURRENCY` at a time.
-pub(crate) async fn load(
-    shared: &Arc<Shared>,
-    w: &Workload,
-) -> (LatencyHistograms, Vec<HistoryEvent>, u64) {
-    if let Some(live) = &shared.opts.live {
-        live.set_phase("load");
-    }
-    let ctx = Arc::new(new_ctx(shared, w));
-    let next = Arc::new(AtomicU64::new(0));
-    let workers = worker_count(shared, LOAD_CONCURRENCY);
-    let per_worker = LOAD_CONCURRENCY.div_ceil(workers);
-    let mut handles = Vec::new();
-    for wi in 0..workers {
-        let ctx = ctx.clone();
-        let next = next.clone();
-        handles.push(tokio::spawn(async move {
-            let ctx = &*ctx;
-            let mut rec = WorkerRecorder::new(ctx, ctx.w.history);
-            // Load ops are recorded as measured: the phase has no warmup (and keeps its
-            // "load" label on the progress line).
-            rec.measure_from_ns = 0;
-            rec.live_measuring = true;
-            let mut rng = SmallRng::seed_from_u64(client_seed(
-                ctx.shared.opts.seed,
-                u64::from(wi) + 1_000_000,
-            ));
-            let mut in_flight = FuturesUnordered::new();
-            let count = ctx.w.keys.count;
-            let mut slots: Vec<u32> = (0..per_worker).map(|s| wi * per_worker + s).collect();
-            loop {
-                while let Some(slot) = slots.pop() {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count || ctx.shared.abort.is_aborted() {
-                        break;
-                    }
-                    let op = ctx.gen.load_op(i, &ctx.values, &mut rng);
-                    let op_id = ctx.shared.next_op_id.fetch_add(1, Ordering::Relaxed);
-                    let start = ctx.now_ns();
-                    if rec.history {
-                        rec.events.push(invoke_event(
-                            op_id,
-                            slot,
-                            "load",
-                            op.clone(),
-                            start,
-                            start,
-                        ));
-                    }
-                    in_flight.push(run_work(
-                        ctx,
-                        slot,
-                        Work::One(op),
-                        op_id,
-                        None,
-                        start,
-                        None,
-                        rec.history,
-                    ));
-                }
-                match in_flight.next().await {
-                    Some(done) => {
-                        if let Some(c) = done.first {
-                            rec.complete(ctx, done.client, c);
-                        }
-                        slots.push(done.client);
-                    }
-                    None => break,
-                }
-            }
-            rec.flush_live();
-            rec
-        }));
-    }
-    let mut latency = LatencyHistograms::default();
-    let mut events = Vec::new();
-    let mut ops = 0;
-    for h in handles {
-        if let Ok(rec) = h.await {
-            latency.merge(&rec.latency);
-            ops += rec.ops;
-            events.extend(rec.events);
-        }
-    }
-    (latency, events, ops)
-}
-
 fn new_ctx(shared: &Arc<Shared>, w: &Workload) -> Ctx {
     let origin_ns = shared.now_ns();
-    let mut rng = SmallRng::seed_from_u64(shared.opts.seed ^ 0x076a_10e5);
+    let mut rng = SmallRng::seed_from_u64(shared.opts.seed ^ crate::load::VALUE_SEED);
     Ctx {
         shared: shared.clone(),
         gen: OpGenerator::new(w),

@@ -1,7 +1,9 @@
 //! Writing a run's files into its directory.
 
 use crate::junit;
+use crate::load::load_line;
 use crate::model::{RunReport, Verdict};
+use assay_check::judge::compare::Comparison;
 use assay_check::judge::{Histories, Verdicts};
 use assay_check::thresholds::format_ns;
 use assay_core::record::{RunRecord, ScenarioRecord};
@@ -24,12 +26,26 @@ pub struct RunArtifacts {
     pub hlogs: Vec<PathBuf>,
     /// Written when the run had conformance scenarios.
     pub fidelity_md: Option<PathBuf>,
+    /// The self-contained HTML page.
+    pub index_html: PathBuf,
 }
 
 /// Renders every file of a run from its record and verdicts: report.json, summary.md,
-/// junit.xml, fidelity.md (conformance runs) and one `.hlog` per target × scenario. The
-/// same record and verdicts give the same bytes (`assay report` relies on it).
+/// junit.xml, index.html, fidelity.md (conformance runs) and one `.hlog` per target ×
+/// scenario. The same record and verdicts give the same bytes (`assay report` relies on
+/// it).
 pub fn render_run(dir: &Path, record: &RunRecord, verdicts: &Verdicts) -> io::Result<RunArtifacts> {
+    render_run_with(dir, record, verdicts, None)
+}
+
+/// `render_run` for a run judged against a baseline: index.html gets the comparison
+/// section too.
+pub fn render_run_with(
+    dir: &Path,
+    record: &RunRecord,
+    verdicts: &Verdicts,
+    comparison: Option<&Comparison>,
+) -> io::Result<RunArtifacts> {
     std::fs::create_dir_all(dir)?;
     let report = RunReport::of(record, verdicts);
     let report_json = dir.join("report.json");
@@ -50,6 +66,12 @@ pub fn render_run(dir: &Path, record: &RunRecord, verdicts: &Verdicts) -> io::Re
     let junit_xml = dir.join("junit.xml");
     std::fs::write(&junit_xml, junit::render(&report))?;
 
+    let index_html = dir.join(crate::html::INDEX_FILE);
+    std::fs::write(
+        &index_html,
+        crate::html::render(record, verdicts, comparison),
+    )?;
+
     let started = UNIX_EPOCH + Duration::from_millis(record.started_unix_ms);
     let mut hlogs = Vec::new();
     for t in &record.targets {
@@ -66,6 +88,7 @@ pub fn render_run(dir: &Path, record: &RunRecord, verdicts: &Verdicts) -> io::Re
         junit_xml,
         hlogs,
         fidelity_md,
+        index_html,
     })
 }
 
@@ -318,6 +341,25 @@ fn summary(report: &RunReport) -> String {
                     per_op.join(", ")
                 );
             }
+            if let Some(l) = &s.load_phase {
+                let _ = writeln!(
+                    md,
+                    "Load phase ({}, {} × {} rows per call): {} of {} rows in {:.2} s = {:.0} rows/s{}{}.\n",
+                    l.method,
+                    l.writers,
+                    l.rows_per_call,
+                    l.rows_written,
+                    l.rows_planned,
+                    l.elapsed_ns as f64 / 1e9,
+                    l.rows_per_s,
+                    if l.rows_failed > 0 {
+                        format!("; {} rows in {} failed calls (first: {})", l.rows_failed, l.calls_failed, l.first_error.as_deref().unwrap_or("-"))
+                    } else {
+                        String::new()
+                    },
+                    if l.interrupted { "; interrupted" } else { "" }
+                );
+            }
             if let Some(w) = &s.workload {
                 let _ = write!(
                     md,
@@ -426,52 +468,6 @@ fn summary(report: &RunReport) -> String {
         md.push_str("All checks passed.\n");
     }
     md
-}
-
-/// The load in one line: `closed loop, 8 clients, warmup 2 s, 10 s, zipfian …`.
-pub fn load_line(l: &assay_core::record::LoadConfig) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    match (l.mode, l.rate_per_s) {
-        (Some(assay_core::scenario::LoadMode::Open), Some(rate)) => {
-            parts.push(format!("open loop at {rate}/s"));
-            if let Some(m) = l.max_in_flight {
-                parts.push(format!("at most {m} in flight"));
-            }
-        }
-        (Some(_), _) => parts.push(format!("closed loop, {} clients", l.clients)),
-        (None, _) => parts.push(format!("{} client(s)", l.clients)),
-    }
-    if !l.stages.is_empty() {
-        let stages: Vec<String> = l
-            .stages
-            .iter()
-            .map(|s| format!("{} over {} s", s.target, s.duration_s))
-            .collect();
-        parts.push(format!("stages {}", stages.join(" → ")));
-    }
-    if l.warmup_s > 0.0 {
-        parts.push(format!("warmup {} s", l.warmup_s));
-    }
-    if l.duration_s > 0.0 {
-        parts.push(format!("duration {} s", l.duration_s));
-    }
-    if let Some(n) = l.max_ops {
-        parts.push(format!("at most {n} ops"));
-    }
-    if let (Some(keys), Some(d)) = (l.keys, &l.key_distribution) {
-        parts.push(format!("{keys} keys, {d}"));
-    }
-    if let Some(v) = &l.value_size {
-        parts.push(format!("values {v}"));
-    }
-    if let Some(i) = l.isolation {
-        parts.push(format!("isolation {i}"));
-    }
-    if !l.faults.is_empty() {
-        parts.push(format!("faults {}", l.faults.join(", ")));
-    }
-    parts.push(format!("op timeout {} s", l.op_timeout_s));
-    parts.join(", ")
 }
 
 #[cfg(test)]

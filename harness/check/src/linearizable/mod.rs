@@ -17,20 +17,23 @@
 //! linearizable prefix the search found (its length, its last ops, the state it
 //! leaves), the op that cannot be placed after it, and the ops concurrent with that op.
 
-use crate::evidence::{evidence_op, Findings};
-use crate::fxhash::{mix64, FastMap};
+use crate::evidence::Findings;
+use crate::fxhash::FastMap;
 use crate::history_view::{Effect, KeyKind, Observed, View};
-use crate::model::{names, Evidence};
+use crate::model::names;
 use crate::text::short_list;
 use assay_core::Outcome;
+use cache::{Cache, Placed};
 use values::{State, Values, ABSENT, INITIAL, NO_VALUE, UNSEEN};
 
+mod cache;
+mod explain;
 mod values;
 
 /// Search steps allowed per key before the key is reported inconclusive.
 pub const DEFAULT_STEP_BUDGET: u64 = 20_000_000;
 
-const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = u32::MAX;
 #[derive(Clone, Copy, Debug)]
 enum RegOp {
     Read {
@@ -60,6 +63,16 @@ impl RegOp {
             RegOp::CasVersion { value, .. } | RegOp::CasValue { value, .. } => Some(value),
             RegOp::Delete => Some(ABSENT),
             RegOp::Read { .. } | RegOp::AppendStr(_) => None,
+        }
+    }
+
+    /// The value the register must hold for the op to take effect, if one.
+    fn needed(self) -> Option<u32> {
+        match self {
+            RegOp::Read { value, .. } => Some(value),
+            RegOp::CasValue { expected, .. } => Some(expected),
+            RegOp::Insert(_) | RegOp::CasVersion { expected: None, .. } => Some(ABSENT),
+            _ => None,
         }
     }
 
@@ -154,107 +167,6 @@ enum Cursor {
 /// Marks a stack frame that placed an unseen write rather than an op.
 const UNSEEN_OP: usize = usize::MAX;
 
-/// The set of ops placed so far, with an incremental hash and a compact form for the
-/// cache: ops are numbered definite-first by call time, so a placed set is mostly "the
-/// first `prefix` definite ops" plus a few more.
-struct Placed {
-    bits: Vec<u64>,
-    /// Ops `0..definite` are definite; the rest are indeterminate.
-    definite: usize,
-    /// Definite ops `0..prefix` are all placed.
-    prefix: usize,
-    placed_definite: usize,
-    hash: u64,
-    zobrist: Vec<u64>,
-}
-
-impl Placed {
-    fn new(n: usize, definite: usize) -> Placed {
-        Placed {
-            bits: vec![0; n.div_ceil(64)],
-            definite,
-            prefix: 0,
-            placed_definite: 0,
-            hash: 0,
-            zobrist: (0..n as u64).map(mix64).collect(),
-        }
-    }
-
-    fn has(&self, i: usize) -> bool {
-        self.bits[i / 64] & (1 << (i % 64)) != 0
-    }
-
-    fn set(&mut self, i: usize) {
-        self.bits[i / 64] |= 1 << (i % 64);
-        self.hash ^= self.zobrist[i];
-        if i < self.definite {
-            self.placed_definite += 1;
-            while self.prefix < self.definite && self.has(self.prefix) {
-                self.prefix += 1;
-            }
-        }
-    }
-
-    fn clear(&mut self, i: usize) {
-        self.bits[i / 64] &= !(1 << (i % 64));
-        self.hash ^= self.zobrist[i];
-        if i < self.definite {
-            self.placed_definite -= 1;
-            self.prefix = self.prefix.min(i);
-        }
-    }
-
-    /// `[prefix, definite ops placed past it…, MAX, indeterminate ops placed…]`.
-    fn key_into(&self, k: &mut Vec<u32>) {
-        k.clear();
-        k.push(self.prefix as u32);
-        let mut extra = self.placed_definite - self.prefix;
-        let mut w = self.prefix / 64;
-        while extra > 0 && w < self.bits.len() {
-            let mut word = self.bits[w];
-            if w == self.prefix / 64 {
-                word &= !0u64 << (self.prefix % 64);
-            }
-            while word != 0 && extra > 0 {
-                let i = w * 64 + word.trailing_zeros() as usize;
-                word &= word - 1;
-                if i < self.definite {
-                    k.push(i as u32);
-                    extra -= 1;
-                }
-            }
-            w += 1;
-        }
-        k.push(u32::MAX);
-        k.extend(
-            (self.definite..self.zobrist.len())
-                .filter(|&i| self.has(i))
-                .map(|i| i as u32),
-        );
-    }
-}
-
-/// Configurations already explored: `(hash, state)` → the placed sets seen with it.
-#[derive(Default)]
-struct Cache {
-    seen: FastMap<(u64, State), Vec<Box<[u32]>>>,
-    /// Scratch for the placed set's key, so a cache hit allocates nothing.
-    key: Vec<u32>,
-}
-
-impl Cache {
-    /// Records the configuration; false if it was already explored.
-    fn insert(&mut self, placed: &Placed, state: State) -> bool {
-        placed.key_into(&mut self.key);
-        let bucket = self.seen.entry((placed.hash, state)).or_default();
-        if bucket.iter().any(|k| **k == *self.key) {
-            return false;
-        }
-        bucket.push(self.key.as_slice().into());
-        true
-    }
-}
-
 /// The Wing–Gong–Lowe search over one key's ops. Indeterminate ops never return, so they
 /// are kept out of the event list and tried only after every definite candidate at a
 /// level: a write that may not have happened is placed only where some later read
@@ -325,7 +237,7 @@ fn search_ordered(
     // be placed again from here.
     let max_id = ops
         .iter()
-        .flat_map(|o| [o.reg.written(), o.reg.read_value()])
+        .flat_map(|o| [o.reg.written(), o.reg.read_value(), o.reg.needed()])
         .flatten()
         .max()
         .unwrap_or(0);
@@ -336,6 +248,13 @@ fn search_ordered(
         }
     }
     let appends = ops.iter().any(|o| matches!(o.reg, RegOp::AppendStr(_)));
+    if appends {
+        vals.prepare_appends(ops.iter().filter_map(|o| match o.reg {
+            RegOp::Read { value, .. } => Some(value),
+            RegOp::CasValue { expected, .. } => Some(expected),
+            _ => None,
+        }));
+    }
     // With appends: per read, the writes whose value its value starts with.
     let prefix_writers: Vec<Vec<u32>> = if appends {
         ops.iter()
@@ -354,6 +273,51 @@ fn search_ordered(
     } else {
         Vec::new()
     };
+    // Per value id: the unplaced definite ops that need the register to hold it (reads,
+    // value compare-and-sets; inserts and absent-version ones need "absent"). Once the
+    // state leaves a value with no writer of it left, such an op can never be placed:
+    // the configuration is dead. Appends can make values in other ways, so not with them.
+    let mut needs_left = vec![0u32; max_id as usize + 1];
+    if !appends {
+        for o in ops.iter().filter(|o| o.definite) {
+            if let Some(v) = o.reg.needed() {
+                needs_left[v as usize] += 1;
+            }
+        }
+        // Some op needs a value nothing writes (and the register does not start with):
+        // no order places it, whatever comes first.
+        if let Some(i) = (0..n).find(|&i| {
+            ops[i].definite
+                && ops[i]
+                    .reg
+                    .needed()
+                    .is_some_and(|v| v != INITIAL.value && writers_left[v as usize] == 0)
+        }) {
+            return SearchResult::NotLinearizable(Stuck {
+                depth: 0,
+                op: i,
+                state: INITIAL,
+                prefix: Vec::new(),
+            });
+        }
+    }
+    // Whether a step from value `from` to `to` leaves a needed value for good; `own` is
+    // 1 when the op taking the step is itself one that needed `from`.
+    let leaves_needed = |needs_left: &[u32], writers_left: &[u32], from: u32, to: u32, own: u32| {
+        from != to
+            && (from as usize) < needs_left.len()
+            && needs_left[from as usize] > own
+            && writers_left[from as usize] == 0
+    };
+    // Per value id: the definite ops that need it, to name one in the evidence.
+    let mut needers: Vec<Vec<u32>> = vec![Vec::new(); needs_left.len()];
+    if !appends {
+        for (i, o) in ops.iter().enumerate().filter(|(_, o)| o.definite) {
+            if let Some(v) = o.reg.needed() {
+                needers[v as usize].push(i as u32);
+            }
+        }
+    }
     let mut placed = Placed::new(n, n_definite);
     let mut cache = Cache::default();
     // Each frame: the cursor to resume its level from, the op placed (or UNSEEN_OP),
@@ -361,6 +325,10 @@ fn search_ordered(
     let mut stack: Vec<(Cursor, usize, State)> = Vec::new();
     let mut state = INITIAL;
     let mut stuck: Option<Stuck> = None;
+    // The deepest stuck configuration's frames (`Stuck::prefix`, unseen writes
+    // included), and how many bottom frames of the stack have stayed as saved there.
+    let mut stuck_frames: Vec<usize> = Vec::new();
+    let mut unchanged = 0usize;
     let mut steps = 0u64;
     let mut cur = Cursor::Entry(next[0]);
     loop {
@@ -414,7 +382,9 @@ fn search_ordered(
                         version: state.version + 1,
                         unseen_used: state.unseen_used + 1,
                     };
-                    if cache.insert(&placed, new_state) {
+                    if !leaves_needed(&needs_left, &writers_left, state.value, UNSEEN, 0)
+                        && cache.insert(&placed, new_state)
+                    {
                         stack.push((cur, UNSEEN_OP, state));
                         state = new_state;
                         cur = Cursor::Entry(next[0]);
@@ -425,29 +395,39 @@ fn search_ordered(
             Cursor::Done { op } => {
                 // Nothing more to try at this level: `op` cannot be placed.
                 if op != NIL && stuck.as_ref().is_none_or(|s| stack.len() > s.depth) {
-                    let prefix: Vec<usize> = stack
-                        .iter()
-                        .map(|f| f.1)
-                        .filter(|&j| j != UNSEEN_OP)
-                        .collect();
+                    // Frames below `unchanged` are still the ones saved last time, so
+                    // only the rest is copied (a full copy per new depth is quadratic).
+                    stuck_frames.truncate(unchanged);
+                    stuck_frames.extend(stack[unchanged..].iter().map(|f| f.1));
+                    unchanged = stack.len();
                     stuck = Some(Stuck {
                         depth: stack.len(),
                         op: op as usize,
                         state,
-                        prefix,
+                        prefix: Vec::new(),
                     });
                 }
                 let Some((resume, j, prev_state)) = stack.pop() else {
                     return match stuck {
-                        Some(s) => SearchResult::NotLinearizable(s),
+                        Some(mut s) => {
+                            s.prefix = stuck_frames
+                                .into_iter()
+                                .filter(|&j| j != UNSEEN_OP)
+                                .collect();
+                            SearchResult::NotLinearizable(s)
+                        }
                         None => SearchResult::Linearizable,
                     };
                 };
+                unchanged = unchanged.min(stack.len());
                 state = prev_state;
                 if j != UNSEEN_OP {
                     placed.clear(j);
                     if let Some(w) = ops[j].reg.written() {
                         writers_left[w as usize] += 1;
+                    }
+                    if let Some(v) = ops[j].reg.needed().filter(|_| ops[j].definite && !appends) {
+                        needs_left[v as usize] += 1;
                     }
                     if j < n_definite {
                         restore(&mut next, &mut prev, node_of(j, true));
@@ -467,7 +447,7 @@ fn search_ordered(
                 // configuration is dead, whatever is placed next.
                 let reachable = writers_left[value as usize] > 0
                     || (appends
-                        && (vals.text(value).starts_with(vals.text(state.value))
+                        && (vals.may_grow_into(state.value, value)
                             || prefix_writers[i].iter().any(|&j| !placed.has(j as usize))));
                 if !reachable {
                     cur = Cursor::Done { op: i as u32 };
@@ -475,6 +455,14 @@ fn search_ordered(
             }
             continue;
         };
+        let own = (ops[i].definite && ops[i].reg.needed() == Some(state.value)) as u32;
+        let dead = leaves_needed(
+            &needs_left,
+            &writers_left,
+            state.value,
+            new_state.value,
+            own,
+        );
         placed.set(i);
         if !cache.insert(&placed, new_state) {
             placed.clear(i);
@@ -493,13 +481,29 @@ fn search_ordered(
         if let Some(w) = ops[i].reg.written() {
             writers_left[w as usize] -= 1;
         }
+        if let Some(v) = ops[i].reg.needed().filter(|_| ops[i].definite && !appends) {
+            needs_left[v as usize] -= 1;
+        }
         stack.push((resume, i, state));
         state = new_state;
         if i < n_definite {
             remove(&mut next, &mut prev, node_of(i, false));
             remove(&mut next, &mut prev, node_of(i, true));
         }
-        cur = Cursor::Entry(next[0]);
+        cur = if dead {
+            // Placed only to show it: some op needing the value just left cannot follow
+            // (`Done` names it when this is the deepest configuration so far).
+            let deeper = stuck.as_ref().is_none_or(|s| stack.len() > s.depth);
+            let from = stack[stack.len() - 1].2.value as usize;
+            let op = needers[from]
+                .iter()
+                .copied()
+                .find(|&j| deeper && !placed.has(j as usize))
+                .unwrap_or(NIL);
+            Cursor::Done { op }
+        } else {
+            Cursor::Entry(next[0])
+        };
     }
 }
 
@@ -571,6 +575,11 @@ fn settle_indeterminate(ops: &mut Vec<LinOp>) -> Vec<u64> {
             return true;
         }
         let Some(v) = written(o) else { return true };
+        // Porcupine's put of "" leaves the key absent, which a get of "" observes (and
+        // `observed` leaves out): such a write stays pending.
+        if v == ABSENT {
+            return true;
+        }
         match observed.get(&v) {
             None if expected_by_maybe.contains(&v) => true,
             Some(&ret) if writers.get(&v) == Some(&1) => {
@@ -639,7 +648,7 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64, realt
             },
             Effect::CasValue { expected, value } => RegOp::CasValue {
                 expected: match expected {
-                    Some(e) => vals.id(Some(e.as_str())),
+                    Some(e) => vals.id(Some(&**e)),
                     None => ABSENT,
                 },
                 value: vals.id(Some(value)),
@@ -690,7 +699,7 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64, realt
                 ops.len()
             )),
             SearchResult::NotLinearizable(stuck) => {
-                findings.add(name, || explain(view, view.keys[k], ops, &values[k], &stuck));
+                findings.add(name, || explain::explain(view, view.keys[k], ops, &values[k], &stuck));
             }
         }
     }
@@ -704,81 +713,6 @@ pub(crate) fn check(view: &View<'_>, findings: &mut Findings, budget: u64, realt
             }
         ));
     }
-}
-
-/// Porcupine-style evidence: the longest linearizable prefix the search found (its
-/// length, its last ops in order and the state it leaves), the op that cannot be
-/// placed after it, and the ops concurrent with that op.
-fn explain(
-    view: &View<'_>,
-    key: &str,
-    ops: &[LinOp],
-    values: &Values<'_>,
-    stuck: &Stuck,
-) -> (String, Evidence) {
-    const MAX_CONCURRENT: usize = 5;
-    const RECENT: usize = 3;
-    let bad = &ops[stuck.op];
-    let recent = stuck.recent(RECENT);
-    let mut chosen: Vec<usize> = recent.to_vec();
-    chosen.push(stuck.op);
-    let mut in_prefix = vec![false; ops.len()];
-    for &i in &stuck.prefix {
-        in_prefix[i] = true;
-    }
-    let mut concurrent: Vec<usize> = (0..ops.len())
-        // Indeterminate ops stay pending forever; only those called meanwhile are news.
-        .filter(|&i| !chosen.contains(&i) && ops[i].call <= bad.ret && ops[i].ret >= bad.call)
-        .filter(|&i| ops[i].definite || ops[i].call >= bad.call)
-        .filter(|&i| !in_prefix[i])
-        .collect();
-    concurrent.sort_by_key(|&i| ops[i].call);
-    concurrent.truncate(MAX_CONCURRENT);
-    let mut evidence = Evidence::default();
-    let label = |n: usize| format!("T{}", n + 1);
-    for (n, &i) in chosen.iter().chain(&concurrent).enumerate() {
-        evidence.ops.push(evidence_op(view, ops[i].op, label(n)));
-    }
-    let thing = if values.kv { "key" } else { "register" };
-    let prefix = if stuck.prefix.is_empty() {
-        format!(
-            "the longest linearizable prefix is empty (the {thing} starts {})",
-            values.show(INITIAL)
-        )
-    } else {
-        let labels: Vec<String> = (0..recent.len()).map(label).collect();
-        let id = |i: &usize| view.ops[ops[*i].op].op_id.to_string();
-        let p = &stuck.prefix;
-        let ids: Vec<String> = if p.len() <= 10 {
-            p.iter().map(id).collect()
-        } else {
-            let mut ids: Vec<String> = p[..3].iter().map(id).collect();
-            ids.push(format!("… {} more …", p.len() - 8));
-            ids.extend(p[p.len() - 5..].iter().map(id));
-            ids
-        };
-        format!(
-            "the longest linearizable prefix places {} of {} ops (op ids in order: {}), ending with {}, and leaves the {thing} {}",
-            stuck.prefix.len(),
-            ops.len(),
-            ids.join(", "),
-            labels.join(", "),
-            values.show(stuck.state)
-        )
-    };
-    let others = if concurrent.is_empty() {
-        "no unplaced op was concurrent with it".to_string()
-    } else {
-        let labels: Vec<String> = (0..concurrent.len())
-            .map(|n| label(n + chosen.len()))
-            .collect();
-        format!("unplaced ops concurrent with it: {}", labels.join(", "))
-    };
-    let explanation = format!(
-        "key {key:?} has no linearization: {prefix}; {} cannot be placed after it: it cannot take effect in that state, nor after any op still pending, before it returned ({others})",
-        label(recent.len())
-    );
-    (explanation, evidence)
 }
 
 #[cfg(test)]
@@ -982,12 +916,13 @@ mod tests {
     fn the_budget_makes_the_search_inconclusive_not_valid() {
         let h: Vec<LinOp> = (0..20).map(|i| op(0, 100, RegOp::Write(i + 2))).collect();
         let mut h = h;
+        // A version no order of the writes reaches: only exhausting them all shows it.
         h.push(op(
             101,
             102,
             RegOp::Read {
-                value: 99,
-                version: None,
+                value: 2,
+                version: Some(99),
             },
         ));
         assert!(matches!(

@@ -24,7 +24,7 @@ pub use faults::{FaultDirection, FaultKind, FaultOn, FaultSpec, Replication};
 pub use model::{fill_template, CheckKind, Expect, KeyRange, ScenarioKind, Step, TableSpec};
 pub use parse::{Scenario, SCENARIO_FORMAT_VERSION};
 pub use workload::{
-    ConsistencyWorkload, ConsistencyWorkloadKind, KeyDistribution, LoadMode, MixOp, Stage,
+    ConsistencyWorkload, ConsistencyWorkloadKind, KeyDistribution, LoadMode, MixOp, Shard, Stage,
     ValueSize, Workload, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SCAN_LENGTH, DEFAULT_ZIPFIAN_THETA,
     TPCB_ACCOUNTS_PER_BRANCH, TPCB_TABLES, TPCB_TELLERS_PER_BRANCH,
 };

@@ -266,5 +266,6 @@ pub(super) fn parse_workload(
         scan_length,
         load: w.load,
         history: w.history,
+        shard: None,
     })
 }

@@ -44,6 +44,103 @@ pub struct Workload {
     /// Record every workload op in the history (off for long throughput runs, whose
     /// histograms and interval series are kept either way).
     pub history: bool,
+    /// Set when this run is one shard of several (`--shard i/N`).
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` runs that together produce a workload's configured load
+/// (`--shard index/count`, `index` from 0 as a Kubernetes Indexed Job numbers them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `i/N`, with `i < N`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad =
+            || format!("--shard `{text}`: write INDEX/COUNT with 0 ≤ INDEX < COUNT, e.g. 0/2");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        (count >= 1 && index < count)
+            .then_some(Shard { index, count })
+            .ok_or_else(bad)
+    }
+
+    /// This shard's share of `total` units: the remainder goes to the first shards, so the
+    /// shares add up to `total`.
+    pub fn share(self, total: u64) -> u64 {
+        let (i, n) = (u64::from(self.index), u64::from(self.count));
+        total / n + u64::from(i < total % n)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Workload {
+    /// This shard's part of the workload: its share of the clients (closed loop) or of the
+    /// rate and in-flight bound (open loop), of every stage's level and of `max_ops`. Ops
+    /// pick keys from the whole keyspace, as YCSB's clients do; each shard's stand-in is a
+    /// database of its own, so each loads the whole keyspace.
+    pub fn sharded(&self, shard: Shard) -> Result<Workload, String> {
+        let mut w = self.clone();
+        let n = f64::from(shard.count);
+        match w.mode {
+            LoadMode::Closed => {
+                let clients = shard.share(u64::from(w.clients)) as u32;
+                if clients == 0 {
+                    return Err(format!(
+                        "--shard {shard}: the workload has {} client(s), fewer than {} shards; use at most {} shards",
+                        self.clients, shard.count, self.clients
+                    ));
+                }
+                w.clients = clients;
+                for s in &mut w.stages {
+                    s.target = shard.share(s.target.round() as u64) as f64;
+                }
+            }
+            LoadMode::Open => {
+                w.rate /= n;
+                w.max_in_flight = (shard.share(u64::from(w.max_in_flight)) as u32).max(1);
+                for s in &mut w.stages {
+                    s.target /= n;
+                }
+            }
+        }
+        w.max_ops = w.max_ops.map(|m| shard.share(m));
+        w.shard = Some(shard);
+        Ok(w)
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn shares_and_slices_add_up() {
+        for n in 1..=7u32 {
+            for total in [0u64, 1, 5, 8, 1000, 1003] {
+                let shards: Vec<Shard> = (0..n).map(|index| Shard { index, count: n }).collect();
+                assert_eq!(shards.iter().map(|s| s.share(total)).sum::<u64>(), total);
+            }
+        }
+        assert_eq!(Shard::parse("1/2"), Ok(Shard { index: 1, count: 2 }));
+        for bad in ["2/2", "1", "a/2", "0/0", "-1/2"] {
+            assert!(
+                Shard::parse(bad).unwrap_err().contains("INDEX/COUNT"),
+                "{bad}"
+            );
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,8 @@ use crate::connection::{bounded, Created, SETUP_DEADLINE};
 use crate::errors::{status_of, Failure, Tally};
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Driver, DriverError, NativeOutcome, NativeStep, Op, OpResult,
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverError, LoadRow,
+    NativeOutcome, NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
 use azure_data_cosmos::options::{DeleteContainerOptions, DeleteDatabaseOptions};
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 
 pub use crate::connection::CosmosDriver;
 
+/// Bulk load calls in flight (each keeps `ops::BULK_ROWS_IN_FLIGHT` creates in flight) and
+/// rows per call.
+const BULK_WRITERS: u32 = 4;
+const BULK_ROWS_PER_CALL: u32 = 256;
 /// Upper bound on removing the run's database and containers.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -91,6 +96,18 @@ impl Driver for CosmosDriver {
             Ok(result) => result,
             Err(_) => Failure::timeout(limit).into_result(tally.meta()),
         }
+    }
+
+    fn bulk_load_path(&self) -> BulkLoadPath {
+        BulkLoadPath {
+            method: "create per row, bounded concurrency across partition keys",
+            writers: BULK_WRITERS,
+            rows_per_call: BULK_ROWS_PER_CALL,
+        }
+    }
+
+    async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
+        self.load_rows(table, rows).await
     }
 
     async fn native(&self, step: &NativeStep) -> NativeOutcome {

@@ -1,6 +1,6 @@
 //! The portable ops on Cosmos: point reads, etag-guarded read-modify-write loops for the
 //! ops that must preserve other attributes or bump `ver`, the prefix query, non-atomic
-//! batches and single-key transactions.
+//! batches and single-key transactions; and the bulk load's creates (`load_rows`).
 //!
 //! Every read-modify-write loop is bounded by `MAX_CONFLICT_ATTEMPTS` (and the whole op by
 //! the op timeout in `Driver::execute`); each failed attempt is a definite 412/409, so
@@ -9,15 +9,20 @@
 use crate::connection::{Container, CosmosDriver};
 use crate::errors::{classify, is_local_server_missing_item, status_of, Effect, Failure, Tally};
 use crate::layout::{self, Item, Stored};
-use assay_core::{Consistency, ErrorClass, Op, OpResult, OpValue, Outcome, Record};
+use assay_core::{
+    BulkLoadError, Consistency, ErrorClass, LoadRow, Op, OpResult, OpValue, Outcome, Record,
+};
 use azure_core::http::Etag;
 use azure_data_cosmos::options::{
     ItemWriteOptions, MaxItemCountHint, OperationOptions, Precondition, QueryOptions,
 };
 use azure_data_cosmos::{FeedScope, PartitionKey, Query};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::num::NonZeroU32;
 
+/// Creates one bulk load call keeps in flight (one request per row, each row its own
+/// partition key).
+pub(crate) const BULK_ROWS_IN_FLIGHT: usize = 16;
 /// Optimistic-concurrency attempts of one op before it gives up as contended.
 const MAX_CONFLICT_ATTEMPTS: u32 = 16;
 /// The partition key field (`/k` without the slash), as the local server names it in
@@ -152,6 +157,54 @@ impl CosmosDriver {
             Op::Batch { .. } | Op::Txn { .. } => Err(Failure::new(
                 ErrorClass::Unsupported,
                 "a batch or txn cannot be nested inside another batch or txn",
+            )),
+        }
+    }
+
+    /// The bulk load (`Driver::bulk_load`): one `create` per row, [`BULK_ROWS_IN_FLIGHT`] at
+    /// a time. The layout partitions by `k`, so every row is its own partition key and a
+    /// transactional batch (one partition) cannot hold two rows; bounded concurrency across
+    /// partitions is Cosmos' bulk path. A create is one request where a write is a read and
+    /// a create; a key that exists (409) takes the write's own read-modify-write.
+    pub(crate) async fn load_rows(
+        &self,
+        table: &str,
+        rows: &[LoadRow],
+    ) -> Result<u64, BulkLoadError> {
+        let c = self
+            .container(table)
+            .await
+            .map_err(|f| BulkLoadError::new(0, f.class, f.message))?;
+        let c = &c;
+        // The futures are built first: a closure over `&LoadRow` inside the stream is
+        // not general enough for the `async_trait` future that holds it.
+        let creates: Vec<_> = rows
+            .iter()
+            .map(|row| async move {
+                let mut tally = Tally::default();
+                let fresh = layout::fresh_row(&row.key, &row.value);
+                match self.create(c, &fresh, &mut tally).await? {
+                    Conditional::Applied => Ok(()),
+                    Conditional::Conflict => self
+                        .read_modify_write(c, &row.key, &mut tally, |current| {
+                            Ok(layout::apply_write(current, &row.key, &row.value))
+                        })
+                        .await
+                        .map(|_| ()),
+                }
+            })
+            .collect();
+        let results: Vec<Result<(), Failure>> = futures::stream::iter(creates)
+            .buffer_unordered(BULK_ROWS_IN_FLIGHT)
+            .collect()
+            .await;
+        let written = results.iter().filter(|r| r.is_ok()).count() as u64;
+        match results.into_iter().find_map(Result::err) {
+            None => Ok(written),
+            Some(f) => Err(BulkLoadError::new(
+                written,
+                f.class,
+                format!("create in {table}: {}", f.message),
             )),
         }
     }

@@ -616,3 +616,52 @@ async fn reads_at_every_consistency_level_and_session_token_finding() {
     driver.teardown().await.expect("teardown");
     emulator.stop().await;
 }
+
+/// `bulk_load` (a create per row, bounded concurrency): every row lands with its value; a
+/// key that exists takes the write's path and gets its version bumped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_load_lands_every_row() {
+    let Some((emulator, driver)) = start().await else {
+        return;
+    };
+    let rows = |from: u64, to: u64| -> Vec<assay_core::LoadRow> {
+        (from..to)
+            .map(|i| assay_core::LoadRow {
+                key: format!("user{i:05}"),
+                value: format!("value {i}"),
+            })
+            .collect()
+    };
+    assert_ok(&driver.execute(&write("user00007", "before")).await);
+    let (a, b) = (rows(0, 256), rows(256, 400));
+    let (ra, rb) = tokio::join!(driver.bulk_load(TABLE, &a), driver.bulk_load(TABLE, &b));
+    assert_eq!((ra, rb), (Ok(256), Ok(144)));
+    let all = driver
+        .execute(&Op::Query {
+            table: TABLE.into(),
+            prefix: "user".into(),
+            limit: None,
+        })
+        .await;
+    assert_ok(&all);
+    let OpValue::Records(found) = all.value else {
+        panic!("a query returns records")
+    };
+    assert_eq!(found.len(), 400);
+    for i in [0u64, 255, 256, 399] {
+        let key = format!("user{i:05}");
+        let got = record(&driver, &key).await.expect("loaded");
+        assert_eq!(
+            (got.value.as_deref(), got.version),
+            (Some(format!("value {i}").as_str()), Some(1)),
+            "{key}"
+        );
+    }
+    let existing = record(&driver, "user00007").await.unwrap();
+    assert_eq!(
+        (existing.value.as_deref(), existing.version),
+        (Some("value 7"), Some(2))
+    );
+    driver.teardown().await.expect("teardown");
+    emulator.stop().await;
+}

@@ -4,10 +4,12 @@
 //! Layout: `config` builds the SDK client for an endpoint, `item` maps the portable table
 //! layout to items and expressions, `ops` executes single ops and `multi` batches and
 //! transactions, `schema` creates and removes the run's tables, `classify` and `attempts`
-//! decide what a failure means (definitely not applied, or maybe applied). `native` runs the
+//! decide what a failure means (definitely not applied, or maybe applied), `bulk` loads rows
+//! with BatchWriteItem. `native` runs the
 //! DynamoDB-specific conformance checks (`native = "dynamodb.<check>"` scenario steps).
 
 mod attempts;
+mod bulk;
 mod classify;
 mod config;
 mod item;
@@ -21,8 +23,8 @@ pub use native::NATIVE_CHECKS;
 
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, NativeOutcome,
-    NativeStep, Op, OpResult,
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverConfig, DriverError,
+    Endpoint, LoadRow, NativeOutcome, NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
 use attempts::{error_chain, AttemptLog};
@@ -255,6 +257,14 @@ impl Driver for DynamodbDriver {
             Op::Txn { ops: parts } => multi::txn(self, parts).await,
             single => ops::execute_single(self, single).await,
         }
+    }
+
+    fn bulk_load_path(&self) -> BulkLoadPath {
+        bulk::PATH
+    }
+
+    async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
+        bulk::load(self, table, rows).await
     }
 
     async fn native(&self, step: &NativeStep) -> NativeOutcome {

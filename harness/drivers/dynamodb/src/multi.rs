@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// DynamoDB's per-request limits.
 const BATCH_GET_MAX_KEYS: usize = 100;
-const BATCH_WRITE_MAX_ITEMS: usize = 25;
+pub(crate) const BATCH_WRITE_MAX_ITEMS: usize = 25;
 /// Re-sends of a batch's unprocessed keys/items before giving up on them as throttled.
 const UNPROCESSED_ROUNDS: u32 = 5;
 const UNPROCESSED_BACKOFF: Duration = Duration::from_millis(25);

@@ -4,8 +4,8 @@
 
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capability, Consistency, Driver, DriverConfig, DriverErrorKind, ErrorClass, LocalBackend, Op,
-    OpResult, OpValue, Outcome, Record,
+    Capability, Consistency, Driver, DriverConfig, DriverErrorKind, ErrorClass, LoadRow,
+    LocalBackend, Op, OpResult, OpValue, Outcome, Record,
 };
 use assay_driver_dynamodb::DynamodbDriver;
 use assay_emulators::{Emulator, StartOptions};
@@ -39,6 +39,7 @@ on_both_backends!(
     transactions,
     setup_and_teardown,
     stopped_backend,
+    bulk_load,
 );
 
 /// Starts the backend, or `None` (with the reason printed) when its binaries are absent.
@@ -736,4 +737,64 @@ async fn stopped_backend(backend: LocalBackend) {
     .await
     .unwrap_err();
     assert_eq!(err.kind, DriverErrorKind::Unavailable, "{err}");
+}
+
+/// `bulk_load` (BatchWriteItem of 25): every row lands with its value, also when a call
+/// holds more rows than one request takes, and with several calls at once.
+async fn bulk_load(backend: LocalBackend) {
+    let ns = "bulk";
+    let Some((emu, driver)) = ready(backend, ns).await else {
+        return;
+    };
+    let path = driver.bulk_load_path();
+    assert_eq!((path.method, path.rows_per_call), ("batch_write_item", 25));
+    let rows = |from: u64, to: u64| -> Vec<LoadRow> {
+        (from..to)
+            .map(|i| LoadRow {
+                key: format!("user{i:06}"),
+                value: format!("value {i}"),
+            })
+            .collect()
+    };
+    let (a, b, c) = (rows(0, 25), rows(25, 530), rows(530, 1_010));
+    let (ra, rb, rc) = tokio::join!(
+        driver.bulk_load(TABLE, &a),
+        driver.bulk_load(TABLE, &b),
+        driver.bulk_load(TABLE, &c),
+    );
+    assert_eq!((ra, rb, rc), (Ok(25), Ok(505), Ok(480)), "{backend}");
+    let all = ok(
+        &driver,
+        Op::Query {
+            table: TABLE.into(),
+            prefix: "user".into(),
+            limit: None,
+        },
+    )
+    .await;
+    let OpValue::Records(found) = all.value else {
+        panic!("a query returns records");
+    };
+    assert_eq!(found.len(), 1_010, "{backend}");
+    for i in [0u64, 24, 25, 529, 777, 1_009] {
+        let key = format!("user{i:06}");
+        assert_eq!(
+            record(&driver, &key).await,
+            Some(Record {
+                key: key.clone(),
+                value: Some(format!("value {i}")),
+                version: Some(1),
+                counter: None,
+                list: None,
+            }),
+            "{backend}: {key}"
+        );
+    }
+    // A loaded row takes ordinary ops like a written one.
+    ok(&driver, write("user000003", "again")).await;
+    assert_eq!(
+        record(&driver, "user000003").await.unwrap().version,
+        Some(2)
+    );
+    finish(emu, driver, ns).await;
 }

@@ -3,7 +3,8 @@
 //!
 //! Owns: connecting (its own op pool plus a small admin pool), the run's database (`setup` /
 //! `teardown`), mapping every portable op onto SQL (`exec.rs`), classifying MySQL errors
-//! (`classify.rs`), and the native `sql.slt` check (`native.rs`).
+//! (`classify.rs`), bulk loads as multi-row INSERTs (`bulk.rs`), and the native `sql.slt`
+//! check (`native.rs`).
 //!
 //! Layout: one database per run, named by the namespace; each scenario table is
 //! `` `<ns>`.`<table>` (k VARBINARY(1024) PRIMARY KEY, v LONGTEXT, ver BIGINT, n BIGINT, l JSON) ``
@@ -17,6 +18,7 @@
 //! `innodb_lock_wait_timeout` from the op timeout, and each op is also bounded on the client
 //! by the op timeout plus [`SERVER_CANCEL_GRACE`].
 
+mod bulk;
 mod classify;
 mod exec;
 mod naming;
@@ -29,7 +31,8 @@ pub use native::NATIVE_CHECKS;
 use assay_core::native::{NativeOutcome, NativeStep};
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Driver, DriverConfig, DriverError, Endpoint, ErrorClass, Op, OpResult,
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverConfig, DriverError,
+    Endpoint, ErrorClass, LoadRow, Op, OpResult,
 };
 use assay_sql_common::pool::Opener;
 use assay_sql_common::OpPool;
@@ -502,6 +505,14 @@ impl Driver for MysqlDriver {
         };
         lease.release(!poisoned);
         result
+    }
+
+    fn bulk_load_path(&self) -> BulkLoadPath {
+        bulk::path(self.options.pool_size)
+    }
+
+    async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
+        self.insert_rows(table, rows).await
     }
 
     fn runs_native(&self, family: &str) -> bool {

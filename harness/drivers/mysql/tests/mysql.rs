@@ -740,3 +740,58 @@ async fn a_deadlocked_txn_is_aborted_and_rolled_back() {
     d.teardown().await.unwrap();
     emu.stop().await;
 }
+
+/// `bulk_load` (multi-row INSERT): every row lands with its value, with several calls at
+/// once and calls longer than one statement; an existing key is overwritten like a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_load_lands_every_row() {
+    let Some(emu) = start_mysql().await else {
+        return;
+    };
+    let driver = connected(emu.endpoint(), &["kv"]).await;
+    assert_eq!(driver.bulk_load_path().method, "multi-row insert");
+    let rows = |from: u64, to: u64| -> Vec<assay_core::LoadRow> {
+        (from..to)
+            .map(|i| assay_core::LoadRow {
+                key: format!("user{i:06}"),
+                value: format!("value {i} 'quoted' \\ end"),
+            })
+            .collect()
+    };
+    let (a, b) = (rows(0, 2_500), rows(2_500, 3_000));
+    let (ra, rb) = tokio::join!(driver.bulk_load("kv", &a), driver.bulk_load("kv", &b));
+    assert_eq!((ra, rb), (Ok(2_500), Ok(500)));
+    let mut conn = raw(&url_of(emu.endpoint())).await;
+    let db = driver.database_name().to_string();
+    let count: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM `{db}`.`kv`"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 3_000);
+    for i in [0u64, 999, 1_000, 2_499, 2_500, 2_999] {
+        let key = format!("user{i:06}");
+        assert_eq!(
+            record(&driver, &key).await,
+            Some(Record {
+                key: key.clone(),
+                value: Some(format!("value {i} 'quoted' \\ end")),
+                version: Some(1),
+                counter: Some(0),
+                list: Some(vec![]),
+            }),
+            "{key}"
+        );
+    }
+    assert_eq!(driver.bulk_load("kv", &rows(2_990, 3_010)).await, Ok(20));
+    assert_eq!(
+        record(&driver, "user002995").await.unwrap().version,
+        Some(2)
+    );
+    assert_eq!(
+        record(&driver, "user003005").await.unwrap().version,
+        Some(1)
+    );
+    driver.teardown().await.expect("teardown");
+    emu.stop().await;
+}

@@ -120,6 +120,8 @@ pub(crate) struct TableSql {
     increment: String,
     append: String,
     query: String,
+    /// The bulk load's `COPY ... FROM STDIN` (text format) of `k, v, ver`.
+    pub(crate) copy: String,
 }
 
 impl TableSql {
@@ -151,6 +153,7 @@ impl TableSql {
             query: format!(
                 "SELECT {COLUMNS} FROM {t} WHERE k LIKE $1 ESCAPE '\\' ORDER BY k LIMIT $2"
             ),
+            copy: format!("COPY {t} (k, v, ver) FROM STDIN"),
         }
     }
 }
@@ -171,7 +174,7 @@ impl Statements {
 
     /// Built on first use; a table that was never set up gets statements too, and the
     /// server's "relation does not exist" becomes the op's error.
-    fn of(&self, table: &str) -> Arc<TableSql> {
+    pub(crate) fn of(&self, table: &str) -> Arc<TableSql> {
         if let Some(t) = self
             .by_table
             .read()

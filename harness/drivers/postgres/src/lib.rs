@@ -11,6 +11,8 @@
 //! Layout: one schema per run, named by the namespace; each scenario table is
 //! `"<ns>"."<table>" (k TEXT COLLATE "C" PRIMARY KEY, v TEXT, ver BIGINT, n BIGINT, l BIGINT[])`.
 //!
+//! Bulk loads (`bulk.rs`): `COPY ... FROM STDIN` on the op connections, several at once.
+//!
 //! Bounds: getting a connection waits at most [`ACQUIRE_TIMEOUT`] (or the op timeout if
 //! shorter); every session runs with `statement_timeout` = the op timeout, and each op is
 //! also bounded on the client by the op timeout plus [`SERVER_CANCEL_GRACE`].
@@ -19,6 +21,7 @@
 //! reads go to the endpoint's `replica_url` when it has one, otherwise to the primary (which
 //! is at least as strong as asked).
 
+mod bulk;
 mod classify;
 mod exec;
 pub mod isolation;
@@ -42,8 +45,8 @@ pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
 
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Consistency, Driver, DriverConfig, DriverError, Endpoint, ErrorClass,
-    NativeOutcome, NativeStep, Op, OpResult,
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Consistency, Driver, DriverConfig,
+    DriverError, Endpoint, ErrorClass, LoadRow, NativeOutcome, NativeStep, Op, OpResult,
 };
 use assay_sql_common::OpPool;
 use async_trait::async_trait;
@@ -128,6 +131,8 @@ pub struct PostgresDriver {
     op_timeout: Duration,
     options: PostgresOptions,
     schema_state: tokio::sync::Mutex<SchemaState>,
+    /// Tables whose primary key a bulk load dropped, to be built again when it ends.
+    deferred_keys: std::sync::Mutex<Vec<String>>,
 }
 
 impl PostgresDriver {
@@ -175,6 +180,7 @@ impl PostgresDriver {
             op_timeout: config.op_timeout,
             options,
             schema_state: tokio::sync::Mutex::new(SchemaState::Absent),
+            deferred_keys: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -444,6 +450,22 @@ impl Driver for PostgresDriver {
         };
         lease.release(!poisoned);
         result
+    }
+
+    fn bulk_load_path(&self) -> BulkLoadPath {
+        bulk::path(self.options.pool_size)
+    }
+
+    async fn bulk_load_prepare(&self, table: &str) -> Result<(), BulkLoadError> {
+        self.defer_primary_key(table).await
+    }
+
+    async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
+        self.copy_rows(table, rows).await
+    }
+
+    async fn bulk_load_finish(&self, table: &str) -> Result<(), BulkLoadError> {
+        self.restore_primary_key(table).await
     }
 
     fn runs_native(&self, family: &str) -> bool {

@@ -82,7 +82,7 @@ pub(crate) fn check_table_name(logical: &str) -> Result<(), String> {
 
 /// Double-quotes an identifier so any name (mixed case, keywords, punctuation) is taken
 /// literally.
-fn quote_identifier(name: &str) -> String {
+pub(crate) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -5,6 +5,7 @@
 use crate::wire::{self, Connected, Param, WireConfig, WireConn};
 use assay_core::Record;
 use assay_sql_common::PoolConn;
+use bytes::BytesMut;
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow};
 use sqlx::{Connection, Postgres, Row};
@@ -132,6 +133,40 @@ impl OpConn {
                 .execute(&mut *c)
                 .await?
                 .rows_affected()),
+        }
+    }
+
+    /// `COPY ... FROM STDIN` of `rows` in the text format `encode` writes; a row it refuses
+    /// aborts the COPY (nothing of it is applied). Returns the rows copied.
+    pub(crate) async fn copy_in<R>(
+        &mut self,
+        sql: &str,
+        rows: &[R],
+        mut encode: impl FnMut(&R, &mut BytesMut) -> Result<(), String>,
+    ) -> Result<u64, sqlx::Error> {
+        match self {
+            OpConn::Wire(c) => c.copy_in(sql, rows, encode).await,
+            OpConn::Sqlx(c) => {
+                let mut data = BytesMut::new();
+                let mut refused = None;
+                for (i, row) in rows.iter().enumerate() {
+                    if let Err(why) = encode(row, &mut data) {
+                        refused = Some(format!("row {i}: {why}"));
+                        break;
+                    }
+                }
+                let mut copy = c.copy_in_raw(sql).await?;
+                match refused {
+                    Some(why) => {
+                        copy.abort(why.clone()).await?;
+                        Err(sqlx::Error::InvalidArgument(format!("COPY aborted: {why}")))
+                    }
+                    None => {
+                        copy.send(data.freeze()).await?;
+                        copy.finish().await
+                    }
+                }
+            }
         }
     }
 

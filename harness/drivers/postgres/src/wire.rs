@@ -11,7 +11,8 @@
 //! protocol with each SQL text prepared once per connection (`Parse` sent in the same write
 //! as its first `Bind`/`Execute`/`Sync`, so preparing costs no extra round trip); binary
 //! parameters and results; a transaction's `BEGIN` sent with its first statement, under one
-//! Sync; simple queries for `COMMIT`/`ROLLBACK`. What it leaves
+//! Sync; simple queries for `COMMIT`/`ROLLBACK`; `COPY ... FROM STDIN` for bulk loads
+//! (CopyData, CopyDone, CopyFail). What it leaves
 //! to sqlx: TLS, Unix sockets, and any URL parameter beyond `sslmode` — [`WireConfig::from_url`]
 //! returns `None` for those and the driver opens sqlx connections instead.
 //!
@@ -38,6 +39,10 @@ const TEXT_OID: u32 = 25;
 const INT8_OID: u32 = 20;
 /// Binary format, for every parameter and every result column.
 const BINARY: i16 = 1;
+/// COPY data goes out in CopyData messages of about this size...
+const COPY_DATA_FRAME: usize = 64 * 1024;
+/// ... and the write buffer is flushed to the socket once it holds this much.
+const COPY_FLUSH_AT: usize = 1024 * 1024;
 
 /// Whether to ask the server for TLS first (libpq's `prefer` / `allow`, sqlx's default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -409,6 +414,81 @@ impl WireConn {
             }
         }
         result
+    }
+
+    /// `COPY ... FROM STDIN` of `rows`, `encode` writing each row in the COPY text format.
+    /// The Query, every CopyData and the CopyDone go out without waiting for the server's
+    /// CopyInResponse (a server that refuses the COPY ignores the CopyData that follows, as
+    /// the protocol says), so a chunk costs one round trip. A row `encode` refuses ends the
+    /// COPY with CopyFail, and the server rolls it back whole. Returns the rows copied.
+    pub(crate) async fn copy_in<R>(
+        &mut self,
+        sql: &str,
+        rows: &[R],
+        mut encode: impl FnMut(&R, &mut BytesMut) -> Result<(), String>,
+    ) -> Result<u64, sqlx::Error> {
+        frontend::query(sql, &mut self.wbuf)?;
+        let mut refused = None;
+        let mut frame = self.start_copy_data();
+        for (i, row) in rows.iter().enumerate() {
+            if let Err(why) = encode(row, &mut self.wbuf) {
+                refused = Some(format!("row {i}: {why}"));
+                break;
+            }
+            if self.wbuf.len() - frame >= COPY_DATA_FRAME {
+                self.end_copy_data(frame);
+                if self.wbuf.len() >= COPY_FLUSH_AT {
+                    self.flush().await?;
+                }
+                frame = self.start_copy_data();
+            }
+        }
+        match &refused {
+            None => {
+                self.end_copy_data(frame);
+                frontend::copy_done(&mut self.wbuf);
+            }
+            Some(why) => {
+                // Drop the unfinished frame: what went out before is rolled back anyway.
+                self.wbuf.truncate(frame);
+                frontend::copy_fail(why, &mut self.wbuf)?;
+            }
+        }
+        self.flush().await?;
+        let mut error = None;
+        let mut copied = 0;
+        loop {
+            match self.recv().await? {
+                Message::CommandComplete(c) => copied = rows_in_tag(c.tag().map_err(protocol)?),
+                Message::ErrorResponse(e) => {
+                    error.get_or_insert(db_error(&e));
+                }
+                Message::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(copied),
+        }
+    }
+
+    /// Opens a CopyData message in the write buffer; returns where it starts.
+    fn start_copy_data(&mut self) -> usize {
+        let at = self.wbuf.len();
+        self.wbuf.put_u8(b'd');
+        self.wbuf.put_i32(0);
+        at
+    }
+
+    /// Closes the CopyData message opened at `at` (its length), or drops it when empty.
+    fn end_copy_data(&mut self, at: usize) {
+        let len = self.wbuf.len() - at - 1;
+        if len == 4 {
+            self.wbuf.truncate(at);
+            return;
+        }
+        self.wbuf[at + 1..at + 5].copy_from_slice(&(len as i32).to_be_bytes());
     }
 
     /// A round trip that runs nothing: Sync, answered by ReadyForQuery.

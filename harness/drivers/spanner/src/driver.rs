@@ -1,12 +1,13 @@
 //! `SpannerDriver`'s `Driver` implementation: every op bounded by the run's op timeout,
-//! setup / teardown through `schema`, ops through `txn`, native steps through `native`.
+//! setup / teardown through `schema`, ops through `txn`, bulk loads through `bulk`, native
+//! steps through `native`.
 //! Connecting is `connection`'s.
 
 use crate::txn::Progress;
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    Capabilities, Capability, Driver, DriverError, ErrorClass, NativeOutcome, NativeStep, Op,
-    OpMeta, OpResult,
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverError, ErrorClass,
+    LoadRow, NativeOutcome, NativeStep, Op, OpMeta, OpResult,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -98,6 +99,14 @@ impl Driver for SpannerDriver {
             Ok(result) => result,
             Err(_) => self.timed_out(op, &progress),
         }
+    }
+
+    fn bulk_load_path(&self) -> BulkLoadPath {
+        crate::bulk::path(self.emulator)
+    }
+
+    async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
+        crate::bulk::load(self, table, rows).await
     }
 
     /// Spanner's backend-specific checks (see `native`): strong and stale reads,

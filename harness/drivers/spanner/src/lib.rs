@@ -6,8 +6,9 @@
 //! single-use read-only transactions, and everything that writes runs in one read-write
 //! transaction with a bounded ABORTED retry loop (`txn`). Errors are classified into the
 //! core's `ErrorClass` in `classify`. Backend-specific conformance steps (`native =
-//! "spanner.<check>"`) are run by `native`.
+//! "spanner.<check>"`) are run by `native`; bulk loads are batched mutations (`bulk`).
 
+mod bulk;
 mod classify;
 mod connection;
 mod driver;
