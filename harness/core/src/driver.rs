@@ -113,6 +113,34 @@ impl BulkLoadError {
 ///
 /// `execute` never returns a Rust error: every failure is an `OpResult` whose outcome is
 /// `fail` (definitely not applied) or `indeterminate` (may have been applied).
+/// The per-row bulk load: one `Op::Write` per row, in order, stopping at the first that
+/// does not succeed. `Driver::bulk_load`'s default, and a fast path's fallback.
+pub async fn write_each<D: Driver + ?Sized>(
+    driver: &D,
+    table: &str,
+    rows: &[LoadRow],
+) -> Result<u64, BulkLoadError> {
+    let mut written = 0;
+    for row in rows {
+        let result = driver
+            .execute(&Op::Write {
+                table: table.to_string(),
+                key: row.key.clone(),
+                value: row.value.clone(),
+            })
+            .await;
+        if result.outcome != Outcome::Ok {
+            let (class, message) = match result.error {
+                Some(e) => (e.class, e.message),
+                None => (ErrorClass::Other, "the write did not succeed".to_string()),
+            };
+            return Err(BulkLoadError::new(written, class, message));
+        }
+        written += 1;
+    }
+    Ok(written)
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     /// Short family name, e.g. `dynamodb`.
@@ -163,25 +191,7 @@ pub trait Driver: Send + Sync {
     /// The default issues one `Op::Write` per row, in order; drivers override it with the
     /// backend's fastest path (COPY, multi-row INSERT, BatchWriteItem, mutations).
     async fn bulk_load(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
-        let mut written = 0;
-        for row in rows {
-            let result = self
-                .execute(&Op::Write {
-                    table: table.to_string(),
-                    key: row.key.clone(),
-                    value: row.value.clone(),
-                })
-                .await;
-            if result.outcome != Outcome::Ok {
-                let (class, message) = match result.error {
-                    Some(e) => (e.class, e.message),
-                    None => (ErrorClass::Other, "the write did not succeed".to_string()),
-                };
-                return Err(BulkLoadError::new(written, class, message));
-            }
-            written += 1;
-        }
-        Ok(written)
+        write_each(self, table, rows).await
     }
 
     /// Whether this driver runs native steps of `family` (`native = "family.check"`): its

@@ -142,16 +142,10 @@ fn set_account(s: &ScenarioReport) -> String {
         return String::new();
     };
     let mut out = format!(
-        "<h4>Writes against the final read</h4>\n<p>{} key(s) read, {} not: {} ok, {} lost, {} recovered (maybe applied, present), {} maybe applied and absent, {} unexpected, {} duplicated, {} stale.</p>\n",
+        "<h4>Writes against the final read</h4>\n<p>{} key(s) read, {} not: {}.</p>\n",
         a.keys_read,
         a.keys_unread,
-        a.ok,
-        a.lost.len(),
-        a.recovered,
-        a.maybe_missing,
-        a.unexpected.len(),
-        a.duplicated.len(),
-        a.stale.len()
+        a.tally()
     );
     let lists = [
         pairs("lost", &a.lost),

@@ -437,16 +437,10 @@ fn summary(report: &RunReport) -> String {
             if let Some(a) = &s.set_account {
                 let _ = writeln!(
                     md,
-                    "Writes against the final read ({} key(s) read, {} not): {} ok, {} lost, {} recovered (maybe-applied, present), {} maybe-applied and absent, {} unexpected, {} duplicated, {} stale.\n",
+                    "Writes against the final read ({} key(s) read, {} not): {}.\n",
                     a.keys_read,
                     a.keys_unread,
-                    a.ok,
-                    a.lost.len(),
-                    a.recovered,
-                    a.maybe_missing,
-                    a.unexpected.len(),
-                    a.duplicated.len(),
-                    a.stale.len()
+                    a.tally()
                 );
                 for (key, element) in a.lost.iter().take(10) {
                     let _ = writeln!(md, "- lost: `{key}` element {element}");

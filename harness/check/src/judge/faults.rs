@@ -216,6 +216,21 @@ impl SetAccount {
     pub fn lost_count(&self) -> u64 {
         self.lost.len() as u64
     }
+
+    /// `12 ok, 0 lost, 1 recovered (maybe applied, present), …`: the tally every report
+    /// prints.
+    pub fn tally(&self) -> String {
+        format!(
+            "{} ok, {} lost, {} recovered (maybe applied, present), {} maybe applied and absent, {} unexpected, {} duplicated, {} stale",
+            self.ok,
+            self.lost.len(),
+            self.recovered,
+            self.maybe_missing,
+            self.unexpected.len(),
+            self.duplicated.len(),
+            self.stale.len()
+        )
+    }
 }
 
 fn list_reads(op: &Op, result: &OpResult) -> Vec<(String, Vec<i64>)> {

@@ -16,8 +16,7 @@
 use crate::classify::{self, Phase};
 use crate::naming::quote_identifier;
 use crate::PostgresDriver;
-use assay_core::Driver;
-use assay_core::{BulkLoadError, BulkLoadPath, ErrorClass, LoadRow, Op, Outcome};
+use assay_core::{BulkLoadError, BulkLoadPath, ErrorClass, LoadRow};
 use bytes::{BufMut, BytesMut};
 use sqlx::Row;
 use std::time::Duration;
@@ -191,7 +190,8 @@ impl PostgresDriver {
         let (class, message) = classify::classify(&err, Phase::Running, &target.addr);
         if class == ErrorClass::ConditionFailed {
             // A key exists already; nothing of this COPY landed.
-            return self.write_each(table, rows).await;
+            // Upserts row by row (the trait's default path) after a COPY met an existing key.
+            return assay_core::driver::write_each(self, table, rows).await;
         }
         // The COPY either committed or not; without its answer it may have.
         Err(BulkLoadError::new(
@@ -199,28 +199,6 @@ impl PostgresDriver {
             class,
             format!("COPY into {table}: {message}"),
         ))
-    }
-
-    /// Upserts row by row (the trait's default path), after a COPY met an existing key.
-    async fn write_each(&self, table: &str, rows: &[LoadRow]) -> Result<u64, BulkLoadError> {
-        let mut written = 0;
-        for row in rows {
-            let result = self
-                .execute(&Op::Write {
-                    table: table.to_string(),
-                    key: row.key.clone(),
-                    value: row.value.clone(),
-                })
-                .await;
-            if result.outcome != Outcome::Ok {
-                let (class, message) = result
-                    .error
-                    .map_or((ErrorClass::Other, String::new()), |e| (e.class, e.message));
-                return Err(BulkLoadError::new(written, class, message));
-            }
-            written += 1;
-        }
-        Ok(written)
     }
 }
 
