@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 /// The `host:port` of a URL (`scheme://[user:pass@]host:port[/path]`) or of a bare
 /// `host:port`, as its text span.
-fn authority_span(url: &str) -> Option<(usize, usize)> {
+pub(crate) fn authority_span(url: &str) -> Option<(usize, usize)> {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
     let end = rest.find(['/', '?']).map_or(url.len(), |i| start + i);

@@ -266,12 +266,8 @@ fn userinfo(url: &str) -> Option<&str> {
 
 /// The host of `scheme://[user@]host[:port][/…]`, as written (no lookup).
 fn host_of_url(url: &str) -> Option<String> {
-    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let hostport = authority
-        .rfind('@')
-        .map_or(authority, |i| &authority[i + 1..]);
-    host_of_authority(hostport)
+    let (a, b) = crate::endpoint_address::authority_span(url)?;
+    host_of_authority(&url[a..b])
 }
 
 /// The host of `host[:port]` or `[v6]:port`.
