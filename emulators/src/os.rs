@@ -51,6 +51,7 @@ pub struct CpuSample {
     total: u64,
     busy: u64,
     ours: u64,
+    steal: u64,
 }
 
 /// Samples the counters, counting this process and the process groups `ours` as this
@@ -71,6 +72,7 @@ pub(crate) fn cpu_sample_of(groups: &[u32]) -> Option<CpuSample> {
     // belongs to no process — on loopback it is mostly this run's own network traffic —
     // so it counts neither as ours nor as others'.
     let busy = ticks.iter().take(3).sum();
+    let steal = ticks.get(7).copied().unwrap_or(0);
     let me = std::process::id();
     let ours = std::fs::read_dir("/proc")
         .ok()?
@@ -80,7 +82,12 @@ pub(crate) fn cpu_sample_of(groups: &[u32]) -> Option<CpuSample> {
         .filter(|(pid, s)| *pid == me || groups.contains(&s.pgrp))
         .map(|(_, s)| s.cpu_ticks)
         .sum();
-    Some(CpuSample { total, busy, ours })
+    Some(CpuSample {
+        total,
+        busy,
+        ours,
+        steal,
+    })
 }
 
 impl CpuSample {
@@ -91,6 +98,7 @@ impl CpuSample {
         let total = self.total.checked_sub(before.total).filter(|t| *t > 0)? as f64;
         let busy = self.busy.saturating_sub(before.busy) as f64;
         let ours = self.ours.saturating_sub(before.ours) as f64;
+        let steal = self.steal.saturating_sub(before.steal) as f64;
         // A stand-in that exited between the samples takes its ticks with it; never
         // report negative load.
         let cores = |ticks: f64| (ticks / total * cpus as f64).max(0.0);
@@ -98,6 +106,7 @@ impl CpuSample {
             cpus,
             busy_cores: cores(busy),
             other_cores: cores(busy - ours),
+            stolen_cores: cores(steal),
         })
     }
 }

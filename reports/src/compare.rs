@@ -1,7 +1,7 @@
 //! A comparison against a baseline (`assay_check::judge::compare`), as the aligned
 //! terminal table and as Markdown for CI job summaries.
 
-use assay_check::judge::compare::{Comparison, Figure, FigureChange};
+use assay_check::judge::compare::{Change, Comparison, Figure, FigureChange};
 use assay_check::thresholds::format_ns;
 use std::fmt::Write as _;
 
@@ -24,15 +24,25 @@ pub(crate) fn rows(c: &Comparison) -> Vec<[String; 7]> {
                     f.figure.as_str().to_string(),
                     format!("{} → {}", value(f, f.base), value(f, f.new)),
                     format!("{:+.1}%", f.relative * 100.0),
-                    match (&f.unlike, f.significant) {
-                        (Some(why), _) => format!("{} ({why})", f.change.as_str()),
-                        (None, true) => f.change.as_str().to_string(),
-                        (None, false) => format!("{} (not significant)", f.change.as_str()),
-                    },
+                    verdict(f),
                 ]
             })
         })
         .collect()
+}
+
+/// The verdict with why it is not a plain one: the machines' difference, a change
+/// past the tolerance by too little to be sure, or no significance at all.
+fn verdict(f: &FigureChange) -> String {
+    let word = f.change.as_str();
+    match &f.unlike {
+        Some(why) => format!("{word} ({why})"),
+        None if f.change == Change::Inconclusive => {
+            format!("{word} (not significantly beyond the tolerance)")
+        }
+        None if !f.significant => format!("{word} (not significant)"),
+        None => word.to_string(),
+    }
 }
 
 pub(crate) const HEADER: [&str; 7] = [
@@ -97,7 +107,7 @@ pub fn render_comparison_table(c: &Comparison) -> String {
 
 pub fn render_comparison_markdown(c: &Comparison) -> String {
     let mut md = format!(
-        "## Assay: {} against baseline {}\n\nTolerance {}. A change is a regression only when it is beyond the tolerance **and** significant.\n\n| {} |\n|{}\n",
+        "## Assay: {} against baseline {}\n\nTolerance {}. A change is a regression only when it is significantly beyond the tolerance.\n\n| {} |\n|{}\n",
         c.new_run,
         c.base_run,
         c.tolerance.describe(),

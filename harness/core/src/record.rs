@@ -195,14 +195,25 @@ pub struct ScenarioRecord {
     pub host: Option<HostLoad>,
 }
 
-/// The machine's CPU while a scenario ran, averaged over it, in cores: all of it, and
-/// the part used by processes outside this run (neither Assay nor a stand-in it
-/// started). Two runs compared are only comparable when the second is alike.
+/// The machine's CPU while a scenario ran, averaged over it, in cores: all of it, the
+/// part used by processes outside this run (neither Assay nor a stand-in it started),
+/// and the part a hypervisor gave to other guests (steal). Two runs compared are only
+/// comparable when the second is alike.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostLoad {
     pub cpus: usize,
     pub busy_cores: f64,
     pub other_cores: f64,
+    /// Time this (virtual) machine was ready to run but the host ran someone else.
+    #[serde(default)]
+    pub stolen_cores: f64,
+}
+
+impl HostLoad {
+    /// The CPU taken from this run by anything else: other processes and other guests.
+    pub fn taken_cores(&self) -> f64 {
+        self.other_cores + self.stolen_cores
+    }
 }
 
 /// One action of the fault schedule as it was carried out.

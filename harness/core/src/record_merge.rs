@@ -94,7 +94,11 @@ fn merge_scenario(into: &mut ScenarioRecord, other: ScenarioRecord, offset_ms: u
     into.faults.extend(other.faults);
     // Shards ran on machines of their own: keep the busiest one's.
     into.host = match (into.host, other.host) {
-        (Some(a), Some(b)) => Some(if b.other_cores > a.other_cores { b } else { a }),
+        (Some(a), Some(b)) => Some(if b.taken_cores() > a.taken_cores() {
+            b
+        } else {
+            a
+        }),
         (a, b) => a.or(b),
     };
     merge_load(&mut into.load, &other.load);

@@ -199,7 +199,7 @@ pub fn fidelity(matrices: &[FidelityMatrix]) -> String {
 /// The comparison against a baseline: every figure with its change and verdict.
 pub fn comparison(c: &Comparison) -> String {
     let mut out = format!(
-        "<section id=\"comparison\"><h2>Against baseline {}</h2>\n<p>Tolerance {}. A change is a regression only when it is beyond the tolerance <b>and</b> significant. Verdict: <span class=\"v {}\">{}</span>.</p>\n<table class=\"comparison\"><tr>",
+        "<section id=\"comparison\"><h2>Against baseline {}</h2>\n<p>Tolerance {}. A change is a regression only when it is <b>significantly beyond</b> the tolerance. Verdict: <span class=\"v {}\">{}</span>.</p>\n<table class=\"comparison\"><tr>",
         esc(&c.base_run),
         esc(&c.tolerance.describe()),
         if c.regressed { "fail" } else { "pass" },

@@ -1,7 +1,10 @@
 //! A run against a baseline: per target × scenario × op kind, the change in throughput
 //! and p50 / p99 / p999 latency, each with a verdict — improved, regressed, no change or
-//! inconclusive. A change counts only when it is both practically large (beyond the
-//! tolerance) and statistically significant.
+//! inconclusive. A change counts only when it is significantly *beyond the tolerance*:
+//! not merely different from the baseline, but so far from it that a change as small as
+//! the tolerance is unlikely to explain it (a one-sided test against the tolerance's
+//! edge). A point estimate just past the edge is inconclusive, not a regression: on a
+//! shared machine, runs of one build drift by about the tolerance.
 //!
 //! With a per-second series on both sides, each figure is computed per batch of seconds
 //! (a batch wide enough to hold ten ops beyond the percentile) and compared as the median
@@ -143,6 +146,12 @@ pub struct FigureChange {
     pub significant: bool,
     /// The test's two-sided p-value before the correction; `None` when untestable.
     pub p_value: Option<f64>,
+    /// Whether the change is significantly beyond the tolerance (Holm-corrected like
+    /// `significant`): what a regression or an improvement needs.
+    pub beyond_tolerance: bool,
+    /// The one-sided p-value that a change no larger than the tolerance, in the observed
+    /// direction, explains what was measured; `None` when untestable.
+    pub p_beyond_tolerance: Option<f64>,
     /// Set when a significant change beyond the tolerance is inconclusive because the
     /// machines were not alike: what differed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,7 +199,7 @@ pub fn compare(base: &RunRecord, new: &RunRecord, tolerance: &Tolerance) -> Comp
                 .and_then(|bt| bt.scenarios.iter().find(|bs| bs.name == s.name));
             match b {
                 Some(b) if !b.latency.is_empty() && !s.latency.is_empty() => measured.extend(
-                    compare_scenario(b, s)
+                    compare_scenario(b, s, tolerance)
                         .into_iter()
                         .map(|(op, figures)| (t.name.clone(), s.name.clone(), op, figures)),
                 ),
@@ -214,7 +223,12 @@ pub fn compare(base: &RunRecord, new: &RunRecord, tolerance: &Tolerance) -> Comp
         .iter()
         .flat_map(|(_, _, _, figures)| figures.iter().map(|(_, m)| m.p))
         .collect();
+    let p_beyond: Vec<Option<f64>> = measured
+        .iter()
+        .flat_map(|(_, _, _, figures)| figures.iter().map(|(_, m)| m.p_beyond))
+        .collect();
     let mut significant = holm(&p, ALPHA).into_iter();
+    let mut beyond = holm(&p_beyond, ALPHA).into_iter();
     let rows: Vec<OpComparison> = measured
         .into_iter()
         .map(|(target, scenario, op, figures)| OpComparison {
@@ -223,7 +237,11 @@ pub fn compare(base: &RunRecord, new: &RunRecord, tolerance: &Tolerance) -> Comp
             op,
             figures: figures
                 .into_iter()
-                .map(|(f, m)| verdict(f, m, significant.next().unwrap_or(false), tolerance))
+                .map(|(f, m)| {
+                    let significant = significant.next().unwrap_or(false);
+                    let beyond = beyond.next().unwrap_or(false);
+                    verdict(f, m, significant, beyond, tolerance)
+                })
                 .collect(),
         })
         .collect();
@@ -261,6 +279,8 @@ struct Measured {
     /// Two-sided p-value; `None` when the figure cannot be tested (throughput without a
     /// per-second series).
     p: Option<f64>,
+    /// One-sided p-value against the tolerance's edge in the observed direction.
+    p_beyond: Option<f64>,
     method: String,
     /// Why the two runs' machines were not alike, when they were not.
     unlike: Option<String>,
@@ -269,6 +289,7 @@ struct Measured {
 fn compare_scenario(
     base: &ScenarioRecord,
     new: &ScenarioRecord,
+    tolerance: &Tolerance,
 ) -> Vec<(String, Vec<(Figure, Measured)>)> {
     let mut ops: Vec<Option<OpKind>> = vec![None];
     for (k, o, _) in new.latency.iter() {
@@ -303,19 +324,26 @@ fn compare_scenario(
                         _ => None,
                     };
                     let m = match batched {
-                        Some((bb, nb)) => Measured {
-                            base: median(&bb.values),
-                            new: median(&nb.values),
-                            p: Some(welch_p(&bb.values, &nb.values)),
-                            method: format!(
-                                "median of {} vs {} batches ({} s / {} s each), Welch",
-                                bb.values.len(),
-                                nb.values.len(),
-                                bb.seconds,
-                                nb.seconds
-                            ),
-                            unlike: unlike.clone(),
-                        },
+                        Some((bb, nb)) => {
+                            let (b, n) = (median(&bb.values), median(&nb.values));
+                            let edge = Edge::of(b, n, tolerance.of(*f));
+                            let at_edge: Vec<f64> =
+                                bb.values.iter().map(|v| v * edge.factor).collect();
+                            Measured {
+                                base: b,
+                                new: n,
+                                p: Some(welch_p(&bb.values, &nb.values)),
+                                p_beyond: Some(welch_one_sided_p(&nb.values, &at_edge, edge.up)),
+                                method: format!(
+                                    "median of {} vs {} batches ({} s / {} s each), Welch",
+                                    bb.values.len(),
+                                    nb.values.len(),
+                                    bb.seconds,
+                                    nb.seconds
+                                ),
+                                unlike: unlike.clone(),
+                            }
+                        }
                         None => {
                             let (b, n) = match f.quantile() {
                                 Some(q) => (
@@ -327,11 +355,13 @@ fn compare_scenario(
                                     nh.len() as f64 / measured_s(new).max(1e-9),
                                 ),
                             };
-                            let (p, method) = bootstrap(&bh, &nh, *f);
+                            let edge = Edge::of(b, n, tolerance.of(*f));
+                            let (p, p_beyond, method) = bootstrap(&bh, &nh, *f, edge);
                             Measured {
                                 base: b,
                                 new: n,
                                 p,
+                                p_beyond,
                                 method,
                                 unlike: unlike.clone(),
                             }
@@ -348,8 +378,36 @@ fn compare_scenario(
         .collect()
 }
 
+/// The tolerance's edge in the direction the figure moved: the baseline scaled by
+/// (1 ± tolerance), which the new figure must be significantly beyond.
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    factor: f64,
+    up: bool,
+}
+
+impl Edge {
+    fn of(base: f64, new: f64, tolerance: f64) -> Edge {
+        let up = new >= base;
+        Edge {
+            factor: if up {
+                1.0 + tolerance
+            } else {
+                (1.0 - tolerance).max(0.0)
+            },
+            up,
+        }
+    }
+}
+
 /// The verdict on one figure, once its significance is known.
-fn verdict(f: Figure, m: Measured, significant: bool, tolerance: &Tolerance) -> FigureChange {
+fn verdict(
+    f: Figure,
+    m: Measured,
+    significant: bool,
+    beyond: bool,
+    tolerance: &Tolerance,
+) -> FigureChange {
     let relative = if m.base > 0.0 {
         (m.new - m.base) / m.base
     } else {
@@ -362,7 +420,7 @@ fn verdict(f: Figure, m: Measured, significant: bool, tolerance: &Tolerance) -> 
     };
     let change = if relative.abs() <= tolerance.of(f) {
         Change::NoChange
-    } else if !significant || m.unlike.is_some() {
+    } else if !beyond || m.unlike.is_some() {
         Change::Inconclusive
     } else if better {
         Change::Improved
@@ -376,10 +434,12 @@ fn verdict(f: Figure, m: Measured, significant: bool, tolerance: &Tolerance) -> 
         relative,
         significant,
         p_value: m.p,
+        beyond_tolerance: beyond,
+        p_beyond_tolerance: m.p_beyond,
         method: m.method,
         unlike: m
             .unlike
-            .filter(|_| change == Change::Inconclusive && significant),
+            .filter(|_| change == Change::Inconclusive && beyond),
         change,
     }
 }
@@ -388,22 +448,35 @@ fn verdict(f: Figure, m: Measured, significant: bool, tolerance: &Tolerance) -> 
 /// in the other, in cores, before the two no longer measure the same thing.
 pub const UNLIKE_MACHINE_CORES: f64 = 0.5;
 
-/// Why the runs' machines were not alike, or not fit to measure on: other processes'
-/// CPU differed by more than [`UNLIKE_MACHINE_CORES`], or in either run the machine was
-/// saturated (≥ 90 % busy) with more than that taken by other processes — then the
+/// Why the runs' machines were not alike, or not fit to measure on: the CPU taken by
+/// other processes (and, on a virtual machine, by other guests: steal) differed by more
+/// than [`UNLIKE_MACHINE_CORES`], or in either run the machine was saturated (≥ 90 %
+/// busy) with more than that taken by others — then the
 /// figures measure the contention as much as the service. A difference beyond the
 /// tolerance is then not the build's to answer for: it is inconclusive, never a regression
 /// nor an improvement.
 fn unlike_machines(base: &ScenarioRecord, new: &ScenarioRecord) -> Option<String> {
     let (b, n) = (base.host?, new.host?);
     let contended = |h: &assay_core::record::HostLoad| {
-        h.other_cores > UNLIKE_MACHINE_CORES && h.busy_cores >= 0.9 * h.cpus as f64
+        h.taken_cores() > UNLIKE_MACHINE_CORES
+            && h.busy_cores + h.stolen_cores >= 0.9 * h.cpus as f64
+    };
+    let stolen = if b.stolen_cores + n.stolen_cores >= 0.05 {
+        format!(
+            " (of which the hypervisor took {:.1} and {:.1})",
+            b.stolen_cores, n.stolen_cores
+        )
+    } else {
+        String::new()
     };
     let loads = format!(
-        "other processes used {:.1} of {} cores in the baseline and {:.1} of {} in the new run",
-        b.other_cores, b.cpus, n.other_cores, n.cpus
+        "other processes used {:.1} of {} cores in the baseline and {:.1} of {} in the new run{stolen}",
+        b.taken_cores(),
+        b.cpus,
+        n.taken_cores(),
+        n.cpus
     );
-    if (n.other_cores - b.other_cores).abs() > UNLIKE_MACHINE_CORES {
+    if (n.taken_cores() - b.taken_cores()).abs() > UNLIKE_MACHINE_CORES {
         Some(loads)
     } else if contended(&b) || contended(&n) {
         Some(format!("the machine was saturated: {loads}"))
@@ -507,17 +580,46 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
     (mean, var)
 }
 
-/// Welch's t-test: the two-sided p-value that the two means are equal.
-fn welch_p(a: &[f64], b: &[f64]) -> f64 {
+/// Welch's t statistic of mean(a) − mean(b) and its degrees of freedom; `None` when
+/// both samples are constant.
+fn welch_t(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
     let ((ma, va), (mb, vb)) = (mean_var(a), mean_var(b));
     let (na, nb) = (a.len() as f64, b.len() as f64);
     let se2 = va / na + vb / nb;
     if se2 <= 0.0 {
-        return if ma == mb { 1.0 } else { 0.0 };
+        return None;
     }
-    let t = (ma - mb).abs() / se2.sqrt();
     let df = se2.powi(2) / ((va / na).powi(2) / (na - 1.0) + (vb / nb).powi(2) / (nb - 1.0));
-    student_t_two_sided_p(t, if df.is_finite() { df } else { 1.0 })
+    Some((
+        (ma - mb) / se2.sqrt(),
+        if df.is_finite() { df } else { 1.0 },
+    ))
+}
+
+/// Welch's t-test: the two-sided p-value that the two means are equal.
+fn welch_p(a: &[f64], b: &[f64]) -> f64 {
+    match welch_t(a, b) {
+        Some((t, df)) => student_t_two_sided_p(t.abs(), df),
+        None if mean_var(a).0 == mean_var(b).0 => 1.0,
+        None => 0.0,
+    }
+}
+
+/// Welch's one-sided test: the p-value that mean(a) is not above mean(b) (`up`), or not
+/// below it.
+fn welch_one_sided_p(a: &[f64], b: &[f64], up: bool) -> f64 {
+    let (ma, mb) = (mean_var(a).0, mean_var(b).0);
+    let Some((t, df)) = welch_t(a, b) else {
+        let beyond = if up { ma > mb } else { ma < mb };
+        return if beyond { 0.0 } else { 1.0 };
+    };
+    let t = if up { t } else { -t };
+    let tail = student_t_two_sided_p(t.abs(), df) / 2.0;
+    if t > 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
 }
 
 /// P(|T| ≥ t) for Student's t with `df` degrees of freedom: I_{df/(df+t²)}(df/2, 1/2).
@@ -601,10 +703,20 @@ const BOOTSTRAP_ROUNDS: usize = 1_000;
 
 /// A percentile bootstrap of the figure's difference, resampling each histogram's
 /// distribution: the two-sided p-value is twice the share of rounds on the far side of
-/// zero. Throughput has no per-op distribution and cannot be tested this way.
-fn bootstrap(base: &Histogram<u64>, new: &Histogram<u64>, f: Figure) -> (Option<f64>, String) {
+/// zero; the one against the tolerance's edge, the share of rounds not beyond it.
+/// Throughput has no per-op distribution and cannot be tested this way.
+fn bootstrap(
+    base: &Histogram<u64>,
+    new: &Histogram<u64>,
+    f: Figure,
+    edge: Edge,
+) -> (Option<f64>, Option<f64>, String) {
     let Some(q) = f.quantile() else {
-        return (None, "no per-second series to test throughput on".into());
+        return (
+            None,
+            None,
+            "no per-second series to test throughput on".into(),
+        );
     };
     // (value, running count) per recorded bucket: a draw is a binary search.
     let cumulative = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
@@ -633,19 +745,28 @@ fn bootstrap(base: &Histogram<u64>, new: &Histogram<u64>, f: Figure) -> (Option<
         let k = ((n as f64 - 1.0) * q).round() as usize;
         *picks.select_nth_unstable(k).1 as f64
     };
-    let (mut below, mut above) = (0usize, 0usize);
+    let (mut below, mut above, mut within) = (0usize, 0usize, 0usize);
     for _ in 0..BOOTSTRAP_ROUNDS {
-        let d = draw(&nv, new.len()) - draw(&bv, base.len());
+        let (n, b) = (draw(&nv, new.len()), draw(&bv, base.len()));
+        let d = n - b;
         if d <= 0.0 {
             below += 1;
         }
         if d >= 0.0 {
             above += 1;
         }
+        let at_edge = b * edge.factor;
+        if (edge.up && n <= at_edge) || (!edge.up && n >= at_edge) {
+            within += 1;
+        }
     }
-    let tail = below.min(above) as f64;
-    let p = (2.0 * (tail + 1.0) / (BOOTSTRAP_ROUNDS as f64 + 1.0)).min(1.0);
-    (Some(p), "bootstrap of the whole-run histograms".into())
+    let share = |k: usize| ((k as f64 + 1.0) / (BOOTSTRAP_ROUNDS as f64 + 1.0)).min(1.0);
+    let p = (2.0 * share(below.min(above))).min(1.0);
+    (
+        Some(p),
+        Some(share(within)),
+        "bootstrap of the whole-run histograms".into(),
+    )
 }
 
 #[cfg(test)]
@@ -691,11 +812,38 @@ mod tests {
             a.record(1_000_000 + (i % 100) * 10_000).unwrap();
             b.record(2_000_000 + (i % 100) * 20_000).unwrap();
         }
-        let (p, _) = bootstrap(&a, &b, Figure::P99);
+        let up = |tolerance| Edge::of(1.0, 2.0, tolerance);
+        let (p, beyond, _) = bootstrap(&a, &b, Figure::P99, up(0.4));
         assert!(p.unwrap() < 0.01, "{p:?}");
-        let (p, _) = bootstrap(&a, &a.clone(), Figure::P99);
+        // Doubled is far beyond a 40 % tolerance, and not beyond a 150 % one.
+        assert!(beyond.unwrap() < 0.01, "{beyond:?}");
+        let (_, beyond, _) = bootstrap(&a, &b, Figure::P99, up(1.5));
+        assert!(beyond.unwrap() > 0.99, "{beyond:?}");
+        let (p, _, _) = bootstrap(&a, &a.clone(), Figure::P99, up(0.4));
         assert!(p.unwrap() > 0.5, "{p:?}");
-        assert_eq!(bootstrap(&a, &b, Figure::Throughput).0, None);
+        assert_eq!(bootstrap(&a, &b, Figure::Throughput, up(0.4)).0, None);
+    }
+
+    #[test]
+    fn one_sided_welch_tests_against_the_tolerance_edge() {
+        // Batches around 140 against an edge of 100 × 1.4: at the edge, not beyond it.
+        let base: Vec<f64> = (0..10).map(|i| 100.0 + (i % 5) as f64 - 2.0).collect();
+        let new: Vec<f64> = (0..10).map(|i| 140.0 + (i % 5) as f64 - 2.0).collect();
+        let edge = Edge::of(100.0, 140.0, 0.4);
+        let at_edge: Vec<f64> = base.iter().map(|v| v * edge.factor).collect();
+        let p = welch_one_sided_p(&new, &at_edge, edge.up);
+        assert!(p > 0.3, "{p}");
+        // Clearly different from the baseline, though.
+        assert!(welch_p(&base, &new) < 1e-6);
+        // Around 200: far beyond the edge; and a drop beyond a 40 % tolerance downwards.
+        let far: Vec<f64> = new.iter().map(|v| v + 60.0).collect();
+        assert!(welch_one_sided_p(&far, &at_edge, true) < 1e-6);
+        assert!(welch_one_sided_p(&at_edge, &far, true) > 1.0 - 1e-6);
+        let low: Vec<f64> = base.iter().map(|v| v * 0.3).collect();
+        let edge = Edge::of(100.0, 30.0, 0.4);
+        assert!(!edge.up && (edge.factor - 0.6).abs() < 1e-12);
+        let at_edge: Vec<f64> = base.iter().map(|v| v * edge.factor).collect();
+        assert!(welch_one_sided_p(&low, &at_edge, false) < 1e-6);
     }
 
     #[test]
@@ -747,6 +895,7 @@ mod tests {
             cpus: 2,
             busy_cores,
             other_cores,
+            stolen_cores: 0.0,
         });
         RunRecord {
             schema_version: assay_core::record::RECORD_SCHEMA_VERSION,
@@ -806,6 +955,28 @@ mod tests {
         // Saturated by the run itself (nothing else running): a regression is one.
         let c = compare(&run_on(1, 0.1, 2.0), &run_on(2, 0.2, 2.0), &tol);
         assert_eq!(p99_change(&c).change, Change::Regressed, "{c:?}");
+        // Alike in processes, but a hypervisor took most of a core from the new run.
+        let mut stolen = run_with(2, 0.3);
+        stolen.targets[0].scenarios[0]
+            .host
+            .as_mut()
+            .unwrap()
+            .stolen_cores = 0.7;
+        let c = compare(&run_with(1, 0.1), &stolen, &tol);
+        let f = p99_change(&c);
+        assert_eq!(f.change, Change::Inconclusive, "{c:?}");
+        assert!(f
+            .unlike
+            .as_deref()
+            .unwrap()
+            .contains("hypervisor took 0.0 and 0.7"));
+        // Doubled, against a tolerance of 150 %: within it.
+        let c = compare(
+            &run_with(1, 0.1),
+            &run_with(2, 0.3),
+            &Tolerance::uniform(1.5),
+        );
+        assert_eq!(p99_change(&c).change, Change::NoChange, "{c:?}");
         // The same run against itself: no change, and no note.
         let c = compare(&run_with(1, 0.1), &run_with(1, 1.2), &tol);
         assert_eq!(p99_change(&c).change, Change::NoChange);
