@@ -312,14 +312,22 @@ fn target_column(name: &str, r: &Ran) -> String {
         let _ = writeln!(out, "<p class=\"note\">note: {}</p>", esc(n));
     }
     out.push_str(&tables::load_config(&s.load, s.load_phase.as_ref()));
+    // The measured window's figures, with every op the scenario ran (load phase
+    // included) beside them when that differs.
+    let (ops, errors, rate) = s
+        .workload
+        .as_ref()
+        .map_or((s.ops, s.errors, s.throughput_ops_per_s), |w| {
+            (w.ops, w.errors, w.throughput_ops_per_s)
+        });
+    let all = if ops == s.ops {
+        String::new()
+    } else {
+        format!(" ({} with the load phase)", s.ops)
+    };
     let _ = writeln!(
         out,
-        "<p>{} ops, {} errors, {:.1} ops/s, {} retries{}</p>",
-        s.ops,
-        s.errors,
-        s.workload
-            .as_ref()
-            .map_or(s.throughput_ops_per_s, |w| w.throughput_ops_per_s),
+        "<p>{ops} measured ops{all}, {errors} errors, {rate:.1} ops/s, {} retries{}</p>",
         s.retries,
         if s.error_classes.is_empty() {
             String::new()

@@ -94,7 +94,7 @@ pub fn request_units(s: &ScenarioReport) -> String {
 /// Throughput and p50 / p99 / p999 (every op, every outcome) of each target that ran the
 /// scenario, one row per target.
 pub fn side_by_side(rows: &[(&str, &ScenarioReport)]) -> String {
-    let mut out = String::from("<table class=\"side\"><tr><th>target</th><th>verdict</th><th>ops</th><th>errors</th><th>throughput (ops/s)</th><th>p50 (ms)</th><th>p99 (ms)</th><th>p999 (ms)</th></tr>\n");
+    let mut out = String::from("<table class=\"side\"><tr><th>target</th><th>verdict</th><th>measured ops</th><th>errors</th><th>throughput (ops/s)</th><th>p50 (ms)</th><th>p99 (ms)</th><th>p999 (ms)</th></tr>\n");
     for (target, s) in rows {
         let l = s.overall_latency.as_ref();
         let cell =
@@ -106,8 +106,8 @@ pub fn side_by_side(rows: &[(&str, &ScenarioReport)]) -> String {
             esc(target),
             verdict_class(s.verdict),
             esc(s.verdict.as_str()),
-            s.ops,
-            s.errors,
+            s.workload.as_ref().map_or(s.ops, |w| w.ops),
+            s.workload.as_ref().map_or(s.errors, |w| w.errors),
             s.workload
                 .as_ref()
                 .map_or(s.throughput_ops_per_s, |w| w.throughput_ops_per_s),
