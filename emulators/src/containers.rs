@@ -210,6 +210,7 @@ pub fn definition(backend: LocalBackend, postgres_password: &str) -> Option<Cont
         LocalBackend::CosmosLocal => Some(cosmos_emulator()),
         LocalBackend::Mysql => Some(mariadb(postgres_password)),
         LocalBackend::PostgresReplica
+        | LocalBackend::PostgresTls
         | LocalBackend::DynamodbMoto
         | LocalBackend::DynamodbDynalite => None,
     }
@@ -220,6 +221,10 @@ pub(crate) fn why_no_container(backend: LocalBackend) -> String {
         LocalBackend::PostgresReplica => format!(
             "{backend} needs a primary and a replica container wired together, which is not \
              defined yet"
+        ),
+        LocalBackend::PostgresTls => format!(
+            "{backend} makes its CA and TLS-only configuration at start, which no container \
+             definition does yet"
         ),
         _ => format!(
             "{backend} names a native implementation; DynamoDB Local's container awaits a \
@@ -335,15 +340,18 @@ pub(crate) async fn start(
     }
     let first = mapped.first().copied().unwrap_or(0);
     let endpoint = match backend {
-        // PostgresReplica is unreachable through `definition`, kept exhaustive.
-        LocalBackend::Postgres | LocalBackend::PostgresReplica => Endpoint::Postgres {
-            url: Secret::new(format!(
-                "postgres://{}:{password}@{host}:{first}/{}",
-                crate::postgres::USER,
-                crate::postgres::DATABASE
-            )),
-            replica_url: None,
-        },
+        // PostgresReplica and PostgresTls are unreachable through `definition`, kept
+        // exhaustive.
+        LocalBackend::Postgres | LocalBackend::PostgresReplica | LocalBackend::PostgresTls => {
+            Endpoint::Postgres {
+                url: Secret::new(format!(
+                    "postgres://{}:{password}@{host}:{first}/{}",
+                    crate::postgres::USER,
+                    crate::postgres::DATABASE
+                )),
+                replica_url: None,
+            }
+        }
         LocalBackend::SpannerEmulator => {
             let rest_port = mapped.get(1).copied().unwrap_or(0);
             let rest = resolve(&host, rest_port).await.map_err(&fail)?;

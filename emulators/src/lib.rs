@@ -41,6 +41,7 @@ mod os;
 pub use os::CpuSample;
 mod postgres;
 mod postgres_replica;
+mod postgres_tls;
 mod process;
 mod python;
 mod reaper;
@@ -314,6 +315,7 @@ impl Emulator {
             let result = match backend {
                 LocalBackend::Postgres => postgres::start(&ctx).await,
                 LocalBackend::PostgresReplica => postgres_replica::start(&ctx).await,
+                LocalBackend::PostgresTls => postgres_tls::start(&ctx).await,
                 LocalBackend::SpannerEmulator => spanner::start(&ctx).await,
                 LocalBackend::DynamodbMoto => dynamodb::start_moto(&ctx).await,
                 LocalBackend::DynamodbDynalite => dynamodb::start_dynalite(&ctx).await,
@@ -488,6 +490,7 @@ pub fn availability(backend: LocalBackend, workspace_root: &Path) -> Result<(), 
     match backend {
         LocalBackend::Postgres => postgres::find_bin_dir().map(|_| ()),
         LocalBackend::PostgresReplica => postgres_replica::find_bin_dir().map(|_| ()),
+        LocalBackend::PostgresTls => postgres_tls::find_binaries().map(|_| ()),
         LocalBackend::SpannerEmulator => spanner::find_bin_dir().map(|_| ()),
         LocalBackend::DynamodbMoto => python::availability(workspace_root),
         LocalBackend::DynamodbDynalite => node::availability(workspace_root),
@@ -510,6 +513,12 @@ pub async fn install(backend: LocalBackend) -> Result<InstallOutcome, EmulatorEr
                 .to_string(),
         }),
     }
+}
+
+/// The machine's CPU counters now, this process and every stand-in it started counted as
+/// this run's: two samples give the load other processes put on the machine meanwhile.
+pub fn cpu_sample() -> Option<CpuSample> {
+    os::cpu_sample_of(&started_process_groups())
 }
 
 #[cfg(test)]
@@ -560,10 +569,4 @@ mod tests {
         assert!(s.ends_with("log: /run/logs/postgres.log"), "{s}");
         assert_eq!(e.backend(), Some(LocalBackend::Postgres));
     }
-}
-
-/// The machine's CPU counters now, this process and every stand-in it started counted as
-/// this run's: two samples give the load other processes put on the machine meanwhile.
-pub fn cpu_sample() -> Option<CpuSample> {
-    os::cpu_sample_of(&started_process_groups())
 }

@@ -54,7 +54,7 @@ fn find_one(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
-/// The server binary alone (what `install` checks for).
+/// The server binary alone.
 pub(crate) fn find_server() -> Option<PathBuf> {
     find_one(&["mariadbd", "mysqld"])
 }
@@ -296,8 +296,10 @@ pub enum InstallOutcome {
 /// stops whatever service the package started: Assay always runs its own instance.
 pub async fn install() -> Result<InstallOutcome, EmulatorError> {
     let backend = LocalBackend::Mysql;
-    if let Some(server) = find_server() {
-        return Ok(InstallOutcome::AlreadyInstalled(server));
+    // The server alone is not enough (a stock runner may ship mysqld without
+    // mysql_install_db): installed means everything a start needs is there.
+    if let Ok(bins) = find_binaries() {
+        return Ok(InstallOutcome::AlreadyInstalled(bins.server));
     }
     crate::apt::install(
         APT_PACKAGE,
@@ -307,12 +309,12 @@ pub async fn install() -> Result<InstallOutcome, EmulatorError> {
     .await
     .map_err(|reason| EmulatorError::Unavailable { backend, reason })?;
     stop_system_service().await;
-    find_server()
-        .map(InstallOutcome::Installed)
-        .ok_or_else(|| EmulatorError::Unavailable {
+    find_binaries()
+        .map(|bins| InstallOutcome::Installed(bins.server))
+        .map_err(|missing| EmulatorError::Unavailable {
             backend,
             reason: format!(
-                "`{}` succeeded but no mariadbd or mysqld is on PATH or in /usr/sbin",
+                "`{}` succeeded but {missing}",
                 crate::apt::command(APT_PACKAGE)
             ),
         })

@@ -9,7 +9,8 @@
 //!
 //! The streaming replica (`postgres-replica`, in `postgres_replica.rs`) starts a primary
 //! with [`start_primary`] and clones it with `pg_basebackup`; `Cluster::start_server` runs
-//! either data dir.
+//! either data dir. The TLS-only variant (`postgres-tls`, in `postgres_tls.rs`) changes the
+//! configuration between [`init_primary`] and [`run_primary`].
 
 use crate::native::{self, NativeContext, NativeRun, Started, READY_TIMEOUT};
 use crate::net::{free_port, loopback, tcp_connect};
@@ -163,6 +164,26 @@ impl Primary {
 }
 
 pub(crate) async fn start_primary(ctx: &NativeContext) -> Result<Primary, EmulatorError> {
+    let init = init_primary(ctx).await?;
+    run_primary(
+        ctx,
+        init,
+        "a PostgreSQL authentication request",
+        probe_startup,
+    )
+    .await
+}
+
+/// A cluster `initdb` made, with the `assay` database, not started yet: a variant of the
+/// stand-in (`postgres_tls.rs`) changes its configuration here.
+pub(crate) struct Initialised {
+    pub temp: tempfile::TempDir,
+    pub cluster: Cluster,
+    pub bin: PathBuf,
+    pub password: String,
+}
+
+pub(crate) async fn init_primary(ctx: &NativeContext) -> Result<Initialised, EmulatorError> {
     let unavailable = |reason: String| EmulatorError::Unavailable {
         backend: ctx.backend,
         reason,
@@ -180,7 +201,32 @@ pub(crate) async fn start_primary(ctx: &NativeContext) -> Result<Primary, Emulat
     let password = native::random_hex().map_err(|e| ctx.io_error("reading /dev/urandom", e))?;
     cluster.initdb(ctx, &bin, &password).await?;
     cluster.create_database(ctx, &bin).await?;
+    Ok(Initialised {
+        temp,
+        cluster,
+        bin,
+        password,
+    })
+}
 
+/// Starts the server of an initialised cluster on a free port and waits until `probe`
+/// (given its address) says it is ready; `ready_means` says what it waits for, in words.
+pub(crate) async fn run_primary<P, Fut>(
+    ctx: &NativeContext,
+    init: Initialised,
+    ready_means: &str,
+    probe: P,
+) -> Result<Primary, EmulatorError>
+where
+    P: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let Initialised {
+        temp,
+        cluster,
+        bin,
+        password,
+    } = init;
     let mut run = NativeRun::new(&ctx.log);
     run.temp_dir = Some(temp);
     let port = free_port().map_err(|e| ctx.io_error("finding a free port", e))?;
@@ -188,10 +234,10 @@ pub(crate) async fn start_primary(ctx: &NativeContext) -> Result<Primary, Emulat
     run.processes.push(server);
     let addr = loopback(port);
     ctx.wait_ready(
-        &format!("a PostgreSQL authentication request on {addr}"),
+        &format!("{ready_means} on {addr}"),
         &run.processes,
         READY_TIMEOUT,
-        || probe_startup(addr),
+        || probe(addr),
     )
     .await?;
     Ok(Primary {
@@ -333,6 +379,23 @@ impl Cluster {
 /// Sends a StartupMessage and reads the first reply: `R` (an authentication request)
 /// means the server accepts connections; `E` carries why not yet ("starting up").
 pub(crate) async fn probe_startup(addr: SocketAddr) -> Result<(), String> {
+    match startup_reply(addr).await? {
+        StartupReply::AuthenticationRequest => Ok(()),
+        StartupReply::Error { message, .. } => Err(format!("{addr}: {message}")),
+    }
+}
+
+/// The server's first answer to a plaintext StartupMessage.
+pub(crate) enum StartupReply {
+    AuthenticationRequest,
+    /// An ErrorResponse: its SQLSTATE (`C` field) and human message (`M`).
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+pub(crate) async fn startup_reply(addr: SocketAddr) -> Result<StartupReply, String> {
     let mut stream = tcp_connect(addr, Duration::from_secs(2)).await?;
     let mut body = Vec::new();
     body.extend_from_slice(&196_608u32.to_be_bytes()); // protocol 3.0
@@ -354,18 +417,21 @@ pub(crate) async fn probe_startup(addr: SocketAddr) -> Result<(), String> {
         .await
         .map_err(|e| format!("read reply from {addr}: {e}"))?;
     match head[0] {
-        b'R' => Ok(()),
+        b'R' => Ok(StartupReply::AuthenticationRequest),
         b'E' => {
             let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]).saturating_sub(4);
             let mut rest = vec![0u8; n.min(4096) as usize];
             let _ = stream.read_exact(&mut rest).await;
-            // Fields are a type byte + C string; 'M' is the human message.
-            let message = rest
-                .split(|b| *b == 0)
-                .find(|f| f.first() == Some(&b'M'))
-                .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
-                .unwrap_or_else(|| "error without message".to_string());
-            Err(format!("{addr}: {message}"))
+            // Fields are a type byte + C string; 'M' is the human message, 'C' the code.
+            let field = |kind: u8| {
+                rest.split(|b| *b == 0)
+                    .find(|f| f.first() == Some(&kind))
+                    .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
+            };
+            Ok(StartupReply::Error {
+                code: field(b'C').unwrap_or_default(),
+                message: field(b'M').unwrap_or_else(|| "error without message".to_string()),
+            })
         }
         other => Err(format!("{addr}: unexpected reply byte {other:#04x}")),
     }

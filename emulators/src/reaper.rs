@@ -50,7 +50,8 @@ static STARTED: std::sync::Once = std::sync::Once::new();
 
 /// What this process has started and not yet stopped: (pgid, leader start time) and
 /// temp dirs, mirrored into its ledger file on every change.
-static LEDGER: Mutex<(Vec<(u32, u64)>, Vec<String>)> = Mutex::new((Vec::new(), Vec::new()));
+type Ledger = (Vec<(u32, u64)>, Vec<String>);
+static LEDGER: Mutex<Ledger> = Mutex::new((Vec::new(), Vec::new()));
 
 fn ledger_dir() -> std::path::PathBuf {
     std::env::temp_dir().join("assay-started")

@@ -132,6 +132,64 @@ async fn postgres_replica_streams_the_primarys_writes_and_refuses_its_own() {
     stop_and_assert_gone(emu).await;
 }
 
+/// Checked with libpq (psql), a TLS stack other than the driver's: the URL's own
+/// verify-full settings log in over TLS; plaintext and a wrong password are refused.
+#[tokio::test]
+async fn postgres_tls_admits_only_verified_tls_with_the_password() {
+    let Some(emu) = start_or_skip(LocalBackend::PostgresTls).await else {
+        return;
+    };
+    let Endpoint::Postgres { url, replica_url } = emu.endpoint().clone() else {
+        panic!("wrong endpoint {:?}", emu.endpoint());
+    };
+    assert!(replica_url.is_none());
+    let url = url.expose().to_string();
+    let (base, query) = url.split_once('?').expect("TLS settings in the query");
+    assert!(
+        query.starts_with("sslmode=verify-full&sslrootcert=/"),
+        "{query}"
+    );
+    let ca = query.split("sslrootcert=").nth(1).unwrap();
+    let tls_dir = std::path::Path::new(ca).parent().unwrap();
+    assert!(!tls_dir.join("ca.key").exists(), "the CA's key is deleted");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", emu.pids()[0])).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert_ne!(uid.split_whitespace().nth(1), Some("0"), "{uid}");
+    }
+    let psql = |url: &str| {
+        let out = std::process::Command::new(pg_bin_dir().join("psql"))
+            .args([
+                url,
+                "-XAtc",
+                "select ssl::text from pg_stat_ssl where pid = pg_backend_pid()",
+            ])
+            .env_remove("PGPASSWORD")
+            .output()
+            .expect("psql runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )
+    };
+    let (ok, ssl, err) = psql(&url);
+    assert!(ok && ssl == "true", "{ssl} {err}");
+    let (ok, _, err) = psql(&format!("{base}?sslmode=disable"));
+    assert!(!ok && err.contains("no encryption"), "plaintext: {err}");
+    let wrong = url.replacen("postgres://assay:", "postgres://assay:wrong", 1);
+    let (ok, _, err) = psql(&wrong);
+    assert!(
+        !ok && err.contains("password authentication failed"),
+        "{err}"
+    );
+
+    let temp = tls_dir.parent().unwrap().to_path_buf();
+    stop_and_assert_gone(emu).await;
+    assert!(!temp.exists(), "{} removed", temp.display());
+}
+
 /// The client binaries sit next to the server binaries on Debian.
 fn pg_bin_dir() -> std::path::PathBuf {
     let initdb = std::env::var_os("PATH")

@@ -1,10 +1,11 @@
-//! Developer and runner front door: `cargo xtask run|test|tidy|bench|emulators`.
+//! Developer and runner front door: `cargo xtask run|test|tidy|bench|emulators|ci-check|ci-local`.
 //!
 //! Plain Rust instead of shell scripts, so the same steps run on every machine and in CI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod ci;
 mod tidy;
 
 const LOCAL_TARGETS: &str =
@@ -37,7 +38,15 @@ commands:
         start / stop / list local backends that stay up between commands
   emulators install mysql|chromium
         install MariaDB (apt-get, as root) for the mysql target and its driver tests,
-        or headless Chromium for the browser test of the HTML report";
+        or headless Chromium for the browser test of the HTML report
+  ci-check
+        check the CI templates under ci/: every YAML file parses and has the structure
+        its CI system needs; every assay subcommand, flag and --target they name is
+        accepted by the built assay; every cargo xtask command, crate and path exists
+  ci-local github|gitlab [FILE] [--job NAME]
+        run a CI template's steps here, in order, with bash, in the working tree
+        (default ci/github/assay.yml or ci/gitlab/assay.gitlab-ci.yml); GitHub-only
+        actions (checkout, cache, upload-artifact) are skipped with the reason";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -102,6 +111,11 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Some("ci-check") => match build_assay(false) {
+            Ok(assay) => ci::run_check(&root(), &assay, USAGE),
+            Err(code) => code,
+        },
+        Some("ci-local") => ci::local::run(&root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             0

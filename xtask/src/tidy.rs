@@ -150,10 +150,10 @@ pub fn check(root: &Path) -> Result<Report, String> {
 // ---------------------------------------------------------------------------------------
 // Rule 1: the crate graph
 
-struct Member {
-    name: String,
+pub(crate) struct Member {
+    pub(crate) name: String,
     /// Relative to the root.
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 fn read_toml(path: &Path) -> Result<toml::Table, String> {
@@ -163,7 +163,8 @@ fn read_toml(path: &Path) -> Result<toml::Table, String> {
         .map_err(|e| format!("{}: not valid TOML: {e}", path.display()))
 }
 
-fn members(root: &Path) -> Result<Vec<Member>, String> {
+/// The workspace members (also what `ci-check` accepts after `cargo … -p`).
+pub(crate) fn members(root: &Path) -> Result<Vec<Member>, String> {
     let ws = read_toml(&root.join("Cargo.toml"))?;
     let list = ws
         .get("workspace")

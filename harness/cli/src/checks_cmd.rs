@@ -16,6 +16,8 @@ pub const REGISTRY: &[FamilyChecks] = &[
     assay_driver_postgres::SQL_CHECKS,
     assay_driver_postgres::NATIVE_CHECKS,
     assay_driver_mysql::NATIVE_CHECKS,
+    // Every family's: drivers without `connection_security` leave such scenarios unsupported.
+    assay_core::native::SECURITY_CHECKS,
 ];
 
 /// Version of the `--json` listing; raised when a field changes meaning or goes away.

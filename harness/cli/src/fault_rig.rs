@@ -50,7 +50,10 @@ pub struct FaultRig {
 fn durable(b: LocalBackend) -> bool {
     matches!(
         b,
-        LocalBackend::Postgres | LocalBackend::PostgresReplica | LocalBackend::Mysql
+        LocalBackend::Postgres
+            | LocalBackend::PostgresReplica
+            | LocalBackend::PostgresTls
+            | LocalBackend::Mysql
     )
 }
 

@@ -3,6 +3,7 @@
 
 mod check_cmd;
 mod checks_cmd;
+mod cleanup_cmd;
 mod compare_cmd;
 mod emulators_cmd;
 mod fault_rig;
@@ -98,6 +99,9 @@ enum Command {
     /// Compare a run against a baseline: per target × scenario × op, throughput and
     /// p50 / p99 / p999 with a noise-aware verdict; exit 1 on a regression.
     Compare(compare_cmd::CompareArgs),
+    /// List what runs that never reached teardown (e.g. killed) left on a target —
+    /// schemas, databases, tables named assay_<run>_… — and remove what is old enough.
+    Cleanup(cleanup_cmd::CleanupArgs),
 }
 
 fn main() -> ExitCode {
@@ -142,6 +146,9 @@ fn main() -> ExitCode {
             runtime(usize::from(args.threads)).block_on(run::run_command(&args, t))
         }),
         Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
+        Command::Cleanup(args) => {
+            with_targets(&|t| runtime(0).block_on(cleanup_cmd::cleanup_command(&args, t)))
+        }
     };
     ExitCode::from(code)
 }

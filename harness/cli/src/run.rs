@@ -78,7 +78,9 @@ pub struct RunArgs {
     yes: bool,
 }
 
-fn duration_arg(flag: &str, text: &str, at_least_ns: f64) -> Result<Duration, String> {
+/// A duration flag (`5s`, `500ms`, `1h`: the scenario files' duration syntax) of at least
+/// `at_least_ns`.
+pub(crate) fn duration_arg(flag: &str, text: &str, at_least_ns: f64) -> Result<Duration, String> {
     match parse_duration_ns(text) {
         Some(ns) if ns >= at_least_ns => Ok(Duration::from_nanos(ns as u64)),
         _ => Err(format!(

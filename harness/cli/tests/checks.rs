@@ -64,7 +64,9 @@ fn an_unknown_family_names_the_known_families() {
     let (out, path, _dir) = validate(&scenario("dynamo.gsi_query", "{}"));
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains(&format!("{}:7:10:", path.display())));
-    for family in ["cosmos", "dynamodb", "mysql", "postgres", "spanner", "sql"] {
+    for family in [
+        "cosmos", "dynamodb", "mysql", "postgres", "security", "spanner", "sql",
+    ] {
         assert!(out.stderr.contains(family), "{family}: {}", out.stderr);
     }
 }
@@ -151,6 +153,6 @@ fn checks_lists_every_family_with_params_and_as_json() {
         .collect();
     assert_eq!(
         families,
-        ["dynamodb", "spanner", "cosmos", "sql", "postgres", "mysql"]
+        ["dynamodb", "spanner", "cosmos", "sql", "postgres", "mysql", "security"]
     );
 }

@@ -711,7 +711,7 @@ fn restarting_an_in_memory_stand_in_reports_its_data_loss_as_the_emulators() {
     let s = &report["targets"][0]["scenarios"][0];
     assert_eq!(code, 1, "acknowledged writes are gone: {s:#}");
     assert!(
-        s["set_account"]["lost"].as_array().unwrap().len() > 0,
+        !s["set_account"]["lost"].as_array().unwrap().is_empty(),
         "{s:#}"
     );
     assert!(

@@ -23,9 +23,16 @@ pub enum Capability {
     Txn,
     /// Reads at `Consistency::Eventual` or another non-strong level.
     WeakReads,
+    /// Fresh connections outside the driver's pools with the target's transport and
+    /// credentials altered (TLS off, another CA, no or a wrong password): what the
+    /// `security.*` steps need (`native/security.rs`).
+    ConnectionSecurity,
 }
 
 impl Capability {
+    /// The portable op model's capabilities: what `support(&Capability::ALL)` claims.
+    /// Capabilities beyond the op model (`ConnectionSecurity`) are not in it, so a driver
+    /// claims them by name.
     pub const ALL: [Capability; 11] = [
         Capability::Read,
         Capability::Write,
@@ -38,6 +45,22 @@ impl Capability {
         Capability::Batch,
         Capability::Txn,
         Capability::WeakReads,
+    ];
+
+    /// Every capability: the op model's and those beyond it.
+    pub const EVERY: [Capability; 12] = [
+        Capability::Read,
+        Capability::Write,
+        Capability::InsertIfAbsent,
+        Capability::CompareAndSet,
+        Capability::Delete,
+        Capability::Increment,
+        Capability::Append,
+        Capability::Query,
+        Capability::Batch,
+        Capability::Txn,
+        Capability::WeakReads,
+        Capability::ConnectionSecurity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +76,7 @@ impl Capability {
             Capability::Batch => "batch",
             Capability::Txn => "txn",
             Capability::WeakReads => "weak_reads",
+            Capability::ConnectionSecurity => "connection_security",
         }
     }
 
@@ -101,7 +125,7 @@ impl Capabilities {
     pub fn none(reason: &str) -> Self {
         Capabilities {
             supported: BTreeMap::new(),
-            unsupported: Capability::ALL
+            unsupported: Capability::EVERY
                 .into_iter()
                 .map(|c| (c, reason.to_string()))
                 .collect(),
@@ -145,5 +169,29 @@ impl Capabilities {
         } else {
             Err(missing)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claiming_every_op_does_not_claim_connection_security() {
+        let caps = Capabilities::none("not part of this driver").support(&Capability::ALL);
+        assert!(caps.supports(Capability::Txn));
+        assert_eq!(
+            caps.require(&[Capability::ConnectionSecurity]),
+            Err(vec![(
+                Capability::ConnectionSecurity,
+                "not part of this driver".to_string()
+            )])
+        );
+        let caps = caps.support(&[Capability::ConnectionSecurity]);
+        assert!(caps.require(&Capability::EVERY).is_ok());
+        assert_eq!(
+            serde_json::to_string(&Capability::ConnectionSecurity).unwrap(),
+            format!("\"{}\"", Capability::ConnectionSecurity.as_str())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The `Driver` trait: one implementation per backend family.
 
 pub use crate::capability::{Capabilities, Capability};
+use crate::cleanup::Leftover;
 use crate::native::{NativeOutcome, NativeStep};
 use crate::op::{ErrorClass, LoadRow, Op, OpResult, Outcome};
 use crate::scenario::TableSpec;
@@ -34,6 +35,8 @@ pub enum DriverErrorKind {
     Config,
     /// The backend answered with an error.
     Backend,
+    /// This driver cannot do what was asked (e.g. list leftovers); nothing was sent.
+    Unsupported,
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -59,6 +62,12 @@ impl DriverError {
     pub fn backend(message: impl Into<String>) -> Self {
         DriverError {
             kind: DriverErrorKind::Backend,
+            message: message.into(),
+        }
+    }
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        DriverError {
+            kind: DriverErrorKind::Unsupported,
             message: message.into(),
         }
     }
@@ -212,6 +221,31 @@ pub trait Driver: Send + Sync {
 
     /// Remove everything `setup` (and `native`) created. Safe to call after a partial setup.
     async fn teardown(&self) -> Result<(), DriverError>;
+
+    /// What runs that never reached `teardown` left on the backend: every schema,
+    /// database or table whose name starts with `prefix` (which starts with
+    /// [`crate::cleanup::LEFTOVER_PREFIX`]) and has a run namespace's shape
+    /// ([`crate::cleanup::run_namespace`]), with its creation time where the backend
+    /// keeps one. Lists only; `assay cleanup` decides what goes. Not a [`Capability`]: no
+    /// scenario needs it; a driver without it answers `DriverErrorKind::Unsupported`.
+    async fn leftovers(&self, prefix: &str) -> Result<Vec<Leftover>, DriverError> {
+        let _ = prefix;
+        Err(DriverError::unsupported(format!(
+            "the {} driver cannot list what earlier runs left behind",
+            self.family()
+        )))
+    }
+
+    /// Drops one leftover [`Driver::leftovers`] listed, with everything inside it; gone
+    /// already is fine. Refuses a name without a run namespace's shape
+    /// ([`crate::cleanup::check_removable`]) before sending anything.
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), DriverError> {
+        Err(DriverError::unsupported(format!(
+            "the {} driver cannot remove `{}`",
+            self.family(),
+            leftover.name
+        )))
+    }
 }
 
 #[cfg(test)]

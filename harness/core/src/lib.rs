@@ -6,6 +6,7 @@
 //! it depends on none of them.
 
 pub mod capability;
+pub mod cleanup;
 pub mod driver;
 mod endpoint_address;
 pub mod fault;
@@ -22,6 +23,7 @@ pub mod target;
 pub mod target_file;
 pub mod threshold;
 
+pub use cleanup::{Leftover, LeftoverKind};
 pub use driver::{
     BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverConfig, DriverError,
     DriverErrorKind,

@@ -454,7 +454,8 @@ impl LoadConfig {
             match w.mode {
                 LoadMode::Closed => {
                     c.clients = w.clients;
-                    c.think_time_s = (!w.think_time.is_zero()).then(|| w.think_time.as_secs_f64());
+                    c.think_time_s =
+                        (!w.think_time.is_zero()).then_some(w.think_time.as_secs_f64());
                 }
                 LoadMode::Open => {
                     c.clients = 0;
@@ -551,9 +552,7 @@ pub enum Phase {
 
 impl TimelineEvent {
     pub fn now(kind: EventKind) -> Self {
-        let unix_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let unix_ms = crate::cleanup::unix_ms_now();
         TimelineEvent {
             unix_ms,
             kind,

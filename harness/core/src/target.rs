@@ -40,6 +40,9 @@ pub enum LocalBackend {
     Postgres,
     /// A PostgreSQL primary plus a streaming replica (the endpoint's `replica_url`).
     PostgresReplica,
+    /// PostgreSQL that admits TCP clients only over TLS with SCRAM passwords, with a
+    /// self-signed CA made at start (the endpoint URL names it: `sslrootcert`).
+    PostgresTls,
     SpannerEmulator,
     DynamodbMoto,
     DynamodbDynalite,
@@ -49,9 +52,10 @@ pub enum LocalBackend {
 }
 
 impl LocalBackend {
-    pub const ALL: [LocalBackend; 7] = [
+    pub const ALL: [LocalBackend; 8] = [
         LocalBackend::Postgres,
         LocalBackend::PostgresReplica,
+        LocalBackend::PostgresTls,
         LocalBackend::SpannerEmulator,
         LocalBackend::DynamodbMoto,
         LocalBackend::DynamodbDynalite,
@@ -64,6 +68,7 @@ impl LocalBackend {
         match self {
             LocalBackend::Postgres => "postgres",
             LocalBackend::PostgresReplica => "postgres-replica",
+            LocalBackend::PostgresTls => "postgres-tls",
             LocalBackend::SpannerEmulator => "spanner-emulator",
             LocalBackend::DynamodbMoto => "dynamodb-moto",
             LocalBackend::DynamodbDynalite => "dynamodb-dynalite",
@@ -74,7 +79,9 @@ impl LocalBackend {
 
     pub fn family(self) -> Family {
         match self {
-            LocalBackend::Postgres | LocalBackend::PostgresReplica => Family::Postgres,
+            LocalBackend::Postgres | LocalBackend::PostgresReplica | LocalBackend::PostgresTls => {
+                Family::Postgres
+            }
             LocalBackend::SpannerEmulator => Family::Spanner,
             LocalBackend::DynamodbMoto | LocalBackend::DynamodbDynalite => Family::Dynamodb,
             LocalBackend::CosmosLocal => Family::Cosmos,
@@ -87,6 +94,9 @@ impl LocalBackend {
             LocalBackend::Postgres => "PostgreSQL (initdb + pg_ctl on PATH)",
             LocalBackend::PostgresReplica => {
                 "PostgreSQL primary + streaming replica (initdb + pg_basebackup on PATH)"
+            }
+            LocalBackend::PostgresTls => {
+                "PostgreSQL admitting only TLS + SCRAM on TCP, self-signed CA (initdb + openssl on PATH)"
             }
             LocalBackend::SpannerEmulator => "Cloud Spanner emulator (Google Cloud CLI)",
             LocalBackend::DynamodbMoto => "DynamoDB API on moto_server (PyPI moto)",
@@ -368,6 +378,11 @@ mod tests {
             );
         }
         assert_eq!(LocalBackend::PostgresReplica.family(), Family::Postgres);
+        assert_eq!(LocalBackend::PostgresTls.family(), Family::Postgres);
+        assert_eq!(
+            LocalBackend::by_name("postgres-tls"),
+            Some(LocalBackend::PostgresTls)
+        );
         assert_eq!(LocalBackend::Mysql.family(), Family::Mysql);
     }
 }

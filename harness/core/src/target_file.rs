@@ -189,9 +189,31 @@ pub fn parse(src: &str, file: &str) -> Result<Vec<FileTarget>, ScenarioError> {
             }
             Ok(Some(url.to_string()))
         };
+        // TLS is the URL's business, as libpq's: `sslmode`, and `sslrootcert` for the CA.
+        let pg_tls = |field: &str, v: &Option<Spanned<String>>| -> Result<(), ScenarioError> {
+            let Some(s) = v else { return Ok(()) };
+            for (key, value) in query_pairs(s.get_ref()) {
+                let problem = match (key, value) {
+                    ("sslmode", mode) if !PG_SSLMODES.contains(&mode) => format!(
+                        "sslmode={mode} is not one of {} (verify-full checks the server's certificate and host name)",
+                        PG_SSLMODES.join(", ")
+                    ),
+                    ("sslrootcert", "") => "sslrootcert is empty; name the CA certificate file (PEM), or drop it to verify against the public roots".into(),
+                    ("sslrootcert", "system") => "sslrootcert=system is not understood by Assay's client; drop sslrootcert, and the server is verified against the public roots".into(),
+                    _ => continue,
+                };
+                return Err(at(
+                    s.span(),
+                    format!("target `{name}`: `{field}`: {problem}"),
+                ));
+            }
+            Ok(())
+        };
         let how = match family {
             Family::Postgres => {
                 need(&t.url, "url", "postgres://user@host:5432/db")?;
+                pg_tls("url", &t.url)?;
+                pg_tls("replica_url", &t.replica_url)?;
                 Connection::Postgres {
                     url: sql_url("url", &t.url, "postgres")?.unwrap_or_default(),
                     password_env: env_name(&t.password_env)?,
@@ -249,6 +271,26 @@ pub fn parse(src: &str, file: &str) -> Result<Vec<FileTarget>, ScenarioError> {
         });
     }
     Ok(out)
+}
+
+/// libpq's `sslmode` values, which the PostgreSQL driver reads from a target's URL.
+const PG_SSLMODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// The `name=value` pairs of a URL's query, as written.
+fn query_pairs(url: &str) -> impl Iterator<Item = (&str, &str)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
 fn is_env_name(s: &str) -> bool {
@@ -426,7 +468,9 @@ impl FileTarget {
             Connection::Cosmos { url, key_env } => Endpoint::Cosmos {
                 url: url.clone(),
                 key: Secret::new(secret(key_env, "account key")?),
-                emulator: false,
+                // Cosmos DB on loopback is an emulator or a local stand-in (the official
+                // emulator, @vercel/cosmosdb-server): HTTP/1.1, a self-signed certificate.
+                emulator: self.is_loopback(),
             },
         })
     }
@@ -593,6 +637,20 @@ key_env = "COSMOS_KEY"
     }
 
     #[test]
+    fn a_loopback_cosmos_target_is_an_emulator_and_a_real_one_is_not() {
+        let src = "[targets.local]\nfamily = \"cosmos\"\nurl = \"http://127.0.0.1:8081/\"\nkey_env = \"K\"\n\
+                   [targets.real]\nfamily = \"cosmos\"\nurl = \"https://acct.documents.azure.com:443/\"\nkey_env = \"K\"\n";
+        let t = parse(src, "assay.toml").unwrap();
+        let emulator = |t: &FileTarget| match t.endpoint(&|_| Some("a2V5".into())).unwrap() {
+            Endpoint::Cosmos { emulator, .. } => emulator,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(t[0].name, "local");
+        assert!(emulator(&t[0]));
+        assert!(!emulator(&t[1]));
+    }
+
+    #[test]
     fn loopback_is_decided_from_text() {
         for h in [
             "localhost",
@@ -614,6 +672,37 @@ key_env = "COSMOS_KEY"
         assert_eq!(
             host_of_url("postgres://u@[::1]:5432/db").as_deref(),
             Some("::1")
+        );
+    }
+
+    #[test]
+    fn tls_settings_ride_in_the_url_and_are_checked() {
+        let src = "[targets.tls]\nfamily = \"postgres\"\nurl = \"postgres://u@db.example.invalid/db?sslmode=verify-full&sslrootcert=/etc/ca.pem\"\npassword_env = \"PW\"\n";
+        let t = parse(src, "assay.toml").unwrap();
+        let ep = t[0].endpoint(&|_| Some("pw".into())).unwrap();
+        let Endpoint::Postgres { url, .. } = &ep else {
+            unreachable!()
+        };
+        assert_eq!(
+            url.expose(),
+            "postgres://u:pw@db.example.invalid/db?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+        );
+        let e = error(
+            "[targets.x]\nfamily = \"postgres\"\nurl = \"postgres://u@h/db?sslmode=verify_full\"\n",
+        );
+        assert!(
+            e.starts_with("assay.toml:3:7: ") && e.contains("sslmode=verify_full is not one of"),
+            "{e}"
+        );
+        let e = error("[targets.x]\nfamily = \"postgres\"\nurl = \"postgres://u@h/db\"\nreplica_url = \"postgres://u@r/db?sslrootcert=\"\n");
+        assert!(e.contains("`replica_url`: sslrootcert is empty"), "{e}");
+        let e = error(
+            "[targets.x]\nfamily = \"postgres\"\nurl = \"postgres://u@h/db?sslrootcert=system\"\n",
+        );
+        assert!(e.contains("sslrootcert=system"), "{e}");
+        assert_eq!(
+            query_pairs("postgres://h/db?a=1&b&c=x#f").collect::<Vec<_>>(),
+            [("a", "1"), ("b", ""), ("c", "x")]
         );
     }
 

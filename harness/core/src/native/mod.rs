@@ -9,10 +9,12 @@
 //! show whether the behaviour holds (e.g. consistency levels on a single-replica server).
 
 pub mod registry;
+pub mod security;
 
 pub use registry::{
     CheckSpec, FamilyChecks, NativeParams, NativeSpecError, ParamDefault, ParamKind, ParamSpec,
 };
+pub use security::SECURITY_CHECKS;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};

@@ -243,7 +243,7 @@ impl ParamKind {
         match self {
             ParamKind::Count { min, max } => format!("a count (whole number) from {min} to {max}"),
             ParamKind::Integer { min, max } => format!("a whole number from {min} to {max}"),
-            ParamKind::Text { allowed } if allowed.is_empty() => "a string".into(),
+            ParamKind::Text { allowed: [] } => "a string".into(),
             ParamKind::Text { allowed } => {
                 let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
                 format!("one of {}", quoted.join(", "))

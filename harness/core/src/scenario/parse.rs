@@ -44,11 +44,19 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Every capability the scenario needs: the declared ones plus those its ops imply.
+    /// Every capability the scenario needs: the declared ones plus those its ops and
+    /// `security.*` steps imply.
     pub fn required_capabilities(&self) -> Vec<Capability> {
         let mut caps: Vec<Capability> = self.explicit_requires.clone();
         for step in &self.steps {
             caps.push(step.capability());
+        }
+        if self
+            .native
+            .iter()
+            .any(|n| n.family == crate::native::security::SECURITY_FAMILY)
+        {
+            caps.push(Capability::ConnectionSecurity);
         }
         if let Some(w) = &self.workload {
             caps.extend(w.capabilities());

@@ -1,12 +1,12 @@
 //! The `Driver` trait glue for `CosmosDriver` (defined in `connection`): capabilities,
-//! setup and teardown of the run's database and containers, and dispatch to `ops` and
-//! `native`. The op semantics live in `ops.rs`.
+//! setup and teardown of the run's database and containers, and dispatch to `ops`,
+//! `native` and `cleanup` (what killed runs left). The op semantics live in `ops.rs`.
 
 use crate::connection::{bounded, Created, SETUP_DEADLINE};
 use crate::errors::{status_of, Failure, Tally};
 use assay_core::scenario::TableSpec;
 use assay_core::{
-    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverError, LoadRow,
+    BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverError, Leftover, LoadRow,
     NativeOutcome, NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
@@ -179,5 +179,13 @@ impl Driver for CosmosDriver {
             *created = Created::default();
         }
         Ok(())
+    }
+
+    async fn leftovers(&self, prefix: &str) -> Result<Vec<Leftover>, DriverError> {
+        crate::cleanup::leftovers(self, prefix).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), DriverError> {
+        crate::cleanup::remove(self, leftover).await
     }
 }

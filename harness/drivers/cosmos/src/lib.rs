@@ -22,6 +22,7 @@
 //!
 //! Backend-specific conformance checks (`native = "cosmos.<check>"`) live in `native/`.
 
+mod cleanup;
 mod connection;
 mod driver;
 mod errors;

@@ -5,12 +5,13 @@
 //! layout to items and expressions, `ops` executes single ops and `multi` batches and
 //! transactions, `schema` creates and removes the run's tables, `classify` and `attempts`
 //! decide what a failure means (definitely not applied, or maybe applied), `bulk` loads rows
-//! with BatchWriteItem. `native` runs the
+//! with BatchWriteItem, `cleanup` finds and removes what killed runs left. `native` runs the
 //! DynamoDB-specific conformance checks (`native = "dynamodb.<check>"` scenario steps).
 
 mod attempts;
 mod bulk;
 mod classify;
+mod cleanup;
 mod config;
 mod item;
 mod multi;
@@ -24,7 +25,7 @@ pub use native::NATIVE_CHECKS;
 use assay_core::scenario::TableSpec;
 use assay_core::{
     BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverConfig, DriverError,
-    Endpoint, LoadRow, NativeOutcome, NativeStep, Op, OpResult,
+    Endpoint, Leftover, LoadRow, NativeOutcome, NativeStep, Op, OpResult,
 };
 use async_trait::async_trait;
 use attempts::{error_chain, AttemptLog};
@@ -273,6 +274,14 @@ impl Driver for DynamodbDriver {
 
     async fn teardown(&self) -> Result<(), DriverError> {
         schema::teardown(self).await
+    }
+
+    async fn leftovers(&self, prefix: &str) -> Result<Vec<Leftover>, DriverError> {
+        cleanup::leftovers(self, prefix).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), DriverError> {
+        cleanup::remove(self, leftover).await
     }
 }
 

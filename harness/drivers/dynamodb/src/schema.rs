@@ -23,7 +23,7 @@ const MAX_LIST_PAGES: usize = 1_000;
 
 /// A control-plane failure as a `DriverError`: unreachable backends are `unavailable`,
 /// requests the backend refused as invalid are `config`, the rest `backend`.
-fn driver_error<E>(
+pub(crate) fn driver_error<E>(
     driver: &DynamodbDriver,
     what: &str,
     err: &SdkError<E, HttpResponse>,

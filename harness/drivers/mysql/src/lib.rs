@@ -20,6 +20,7 @@
 
 mod bulk;
 mod classify;
+mod cleanup;
 mod exec;
 mod naming;
 mod native;
@@ -32,7 +33,7 @@ use assay_core::native::{NativeOutcome, NativeStep};
 use assay_core::scenario::TableSpec;
 use assay_core::{
     BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverConfig, DriverError,
-    Endpoint, ErrorClass, LoadRow, Op, OpResult,
+    Endpoint, ErrorClass, Leftover, LoadRow, Op, OpResult,
 };
 use assay_sql_common::pool::Opener;
 use assay_sql_common::OpPool;
@@ -540,6 +541,14 @@ impl Driver for MysqlDriver {
         self.drop_database(&self.db).await?;
         *state = DatabaseState::Absent;
         Ok(())
+    }
+
+    async fn leftovers(&self, prefix: &str) -> Result<Vec<Leftover>, DriverError> {
+        cleanup::leftovers(self, prefix).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), DriverError> {
+        cleanup::remove(self, leftover).await
     }
 }
 

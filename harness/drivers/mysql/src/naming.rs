@@ -106,7 +106,7 @@ pub(crate) fn check_table_name(logical: &str) -> Result<(), String> {
 }
 
 /// Backquotes an identifier so any name (mixed case, keywords, punctuation) is literal.
-fn quote_identifier(name: &str) -> String {
+pub(crate) fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 

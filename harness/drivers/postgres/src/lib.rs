@@ -23,11 +23,13 @@
 
 mod bulk;
 mod classify;
+mod cleanup;
 mod exec;
 pub mod isolation;
 mod lag;
 mod naming;
 mod native;
+mod security;
 mod session;
 pub mod slt;
 mod wire;
@@ -46,7 +48,7 @@ pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
 use assay_core::scenario::TableSpec;
 use assay_core::{
     BulkLoadError, BulkLoadPath, Capabilities, Capability, Consistency, Driver, DriverConfig,
-    DriverError, Endpoint, ErrorClass, LoadRow, NativeOutcome, NativeStep, Op, OpResult,
+    DriverError, Endpoint, ErrorClass, Leftover, LoadRow, NativeOutcome, NativeStep, Op, OpResult,
 };
 use assay_sql_common::OpPool;
 use async_trait::async_trait;
@@ -243,6 +245,15 @@ impl PostgresDriver {
                 }
                 return Err(backend(e));
             }
+            // PostgreSQL keeps no creation time for a schema; `assay cleanup` reads this.
+            sqlx::query(&format!(
+                "COMMENT ON SCHEMA {} IS '{}'",
+                self.schema.quoted(),
+                assay_core::cleanup::creation_mark(assay_core::cleanup::unix_ms_now())
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         for table in tables {
             let sql = format!(
@@ -311,6 +322,9 @@ async fn open_target(
     op_timeout: Duration,
     options: &PostgresOptions,
 ) -> Result<Target, DriverError> {
+    if let Some(why) = security::unreadable_ca_file(url) {
+        return Err(DriverError::config(format!("postgres {role}: {why}")));
+    }
     // sqlx's URL error does not echo the URL, so the password cannot leak through it.
     let connect_options = PgConnectOptions::from_str(url)
         .map_err(|e| classify::connect_error(&e, role, "(unparsed url)"))?
@@ -389,7 +403,9 @@ impl Driver for PostgresDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::none("not declared by the postgres driver").support(&Capability::ALL)
+        Capabilities::none("not declared by the postgres driver")
+            .support(&Capability::ALL)
+            .support(&[Capability::ConnectionSecurity])
     }
 
     async fn backend_version(&self) -> Option<String> {
@@ -469,7 +485,9 @@ impl Driver for PostgresDriver {
     }
 
     fn runs_native(&self, family: &str) -> bool {
-        family == "postgres" || family == "sql"
+        family == "postgres"
+            || family == "sql"
+            || family == assay_core::native::security::SECURITY_FAMILY
     }
 
     async fn native(&self, step: &NativeStep) -> NativeOutcome {
@@ -481,38 +499,16 @@ impl Driver for PostgresDriver {
         if *state == SchemaState::Absent {
             return Ok(());
         }
-        let addr = &self.primary.addr;
-        let drop_schema = async {
-            let mut conn = self.primary.pool.acquire().await.map_err(|e| {
-                DriverError::unavailable(classify::classify(&e, Phase::Acquire, addr).1)
-            })?;
-            let failed = |e: sqlx::Error| ddl_error(&e, "teardown", addr);
-            let mut tx = conn.begin().await.map_err(failed)?;
-            sqlx::query(&format!(
-                "SET LOCAL statement_timeout = '{}ms'",
-                DDL_TIMEOUT.as_millis()
-            ))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-            sqlx::query(&format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE",
-                self.schema.quoted()
-            ))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)
-        };
-        let bound = ACQUIRE_TIMEOUT + DDL_TIMEOUT;
-        tokio::time::timeout(bound, drop_schema)
-            .await
-            .map_err(|_| {
-                DriverError::unavailable(format!(
-                    "teardown at {addr} did not finish within {bound:?}"
-                ))
-            })??;
+        cleanup::drop_schema(self, self.schema.as_str(), "teardown").await?;
         *state = SchemaState::Absent;
         Ok(())
+    }
+
+    async fn leftovers(&self, prefix: &str) -> Result<Vec<Leftover>, DriverError> {
+        cleanup::leftovers(self, prefix).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), DriverError> {
+        cleanup::remove(self, leftover).await
     }
 }

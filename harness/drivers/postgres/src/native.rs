@@ -1,7 +1,9 @@
 //! Native steps of SQL targets (`sql.*`, shared with other SQL drivers, and `postgres.*`):
-//! `.slt` files through the sqllogictest runner, and replica lag as clients see it.
+//! `.slt` files through the sqllogictest runner, and replica lag as clients see it; the
+//! cross-family `security.*` steps go to `security.rs`.
 
 use crate::{slt, PostgresDriver};
+use assay_core::native::security::SECURITY_FAMILY;
 use assay_core::native::{FamilyChecks, NativeParams, NativeSpecError};
 use assay_core::{Measurement, NativeOutcome, NativeStep};
 use assay_sql_common::checks::{REPLICA_LAG, SLT};
@@ -17,6 +19,9 @@ pub const NATIVE_CHECKS: FamilyChecks = FamilyChecks {
 
 impl PostgresDriver {
     pub(crate) async fn run_native(&self, step: &NativeStep) -> NativeOutcome {
+        if step.family == SECURITY_FAMILY {
+            return self.native_security(step).await;
+        }
         let params = match step.params_in(&NATIVE_CHECKS) {
             Ok(p) => p,
             Err(e @ NativeSpecError::UnknownCheck { .. }) => {

@@ -1,13 +1,13 @@
 //! `SpannerDriver`'s `Driver` implementation: every op bounded by the run's op timeout,
 //! setup / teardown through `schema`, ops through `txn`, bulk loads through `bulk`, native
-//! steps through `native`.
+//! steps through `native`, leftovers of killed runs through `cleanup`.
 //! Connecting is `connection`'s.
 
 use crate::txn::Progress;
 use assay_core::scenario::TableSpec;
 use assay_core::{
     BulkLoadError, BulkLoadPath, Capabilities, Capability, Driver, DriverError, ErrorClass,
-    LoadRow, NativeOutcome, NativeStep, Op, OpMeta, OpResult,
+    Leftover, LoadRow, NativeOutcome, NativeStep, Op, OpMeta, OpResult,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -117,5 +117,13 @@ impl Driver for SpannerDriver {
 
     async fn teardown(&self) -> Result<(), DriverError> {
         crate::schema::teardown(self).await
+    }
+
+    async fn leftovers(&self, prefix: &str) -> Result<Vec<Leftover>, DriverError> {
+        crate::cleanup::leftovers(self, prefix).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<(), DriverError> {
+        crate::cleanup::remove(self, leftover).await
     }
 }

@@ -6,10 +6,12 @@
 //! single-use read-only transactions, and everything that writes runs in one read-write
 //! transaction with a bounded ABORTED retry loop (`txn`). Errors are classified into the
 //! core's `ErrorClass` in `classify`. Backend-specific conformance steps (`native =
-//! "spanner.<check>"`) are run by `native`; bulk loads are batched mutations (`bulk`).
+//! "spanner.<check>"`) are run by `native`; bulk loads are batched mutations (`bulk`); what killed runs left behind is found and
+//! dropped by `cleanup`.
 
 mod bulk;
 mod classify;
+mod cleanup;
 mod connection;
 mod driver;
 mod layout;

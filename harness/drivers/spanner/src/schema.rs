@@ -152,13 +152,23 @@ async fn query_names(
     sql: &str,
     what: &str,
 ) -> Result<Vec<String>, DriverError> {
+    query_strings(driver, Statement::new(sql), what).await
+}
+
+/// The first column of every row `statement` returns, as strings; `what` names them in
+/// errors. A single-use read, bounded by [`ADMIN_RPC_TIMEOUT`].
+pub(crate) async fn query_strings(
+    driver: &SpannerDriver,
+    statement: Statement,
+    what: &str,
+) -> Result<Vec<String>, DriverError> {
     let listing = async {
         let mut tx = driver.client.single().await.map_err(|e| {
             let (_, message) = crate::classify::client_error(&e, crate::classify::Phase::Read);
             message
         })?;
         let mut rows = tx
-            .query_with_option(Statement::new(sql), query_options())
+            .query_with_option(statement, query_options())
             .await
             .map_err(|s| describe(&s))?;
         let mut names = Vec::new();
