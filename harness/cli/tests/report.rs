@@ -106,19 +106,22 @@ fn assay_report_on_something_that_is_not_a_run_says_so() {
     assert!(stderr.contains("record.json:1:"), "{stderr}");
 }
 
-const SHORT_LOAD: &str = r#"format = 1
-name = "short-load"
+/// YCSB workload A (50 % reads, 50 % updates of 100-byte values, zipfian over the
+/// `usertable` records), cut short and bounded by an op count so shard sums are exact.
+const YCSB_A_SHORT: &str = r#"format = 1
+name = "ycsb-a-short"
 kind = "throughput"
 
 [[setup.tables]]
-name = "kv"
+name = "usertable"
 
 [workload]
 clients = 5
 duration = "2s"
 max_ops = 1501
-keys = { prefix = "k", count = 100 }
+keys = { prefix = "user", count = 100, digits = 8, distribution = "zipfian" }
 mix = { read = 0.5, write = 0.5 }
+value_size = 100
 load = true
 "#;
 
@@ -138,10 +141,10 @@ fn ops_of(report: &serde_json::Value) -> (u64, u64, u64) {
 }
 
 #[test]
-fn two_shards_merge_into_the_configured_load_and_the_sum_of_their_histograms() {
+fn two_ycsb_shards_merge_into_the_configured_load_and_the_sum_of_their_histograms() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("short.toml");
-    std::fs::write(&scenario, SHORT_LOAD).unwrap();
+    let scenario = dir.path().join("ycsb-a-short.toml");
+    std::fs::write(&scenario, YCSB_A_SHORT).unwrap();
     let mut parts = Vec::new();
     for (shard, clients, max_ops) in [("0/2", 3, 751), ("1/2", 2, 750)] {
         let out = dir.path().join(shard.replace('/', "-of-"));
