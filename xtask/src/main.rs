@@ -46,7 +46,12 @@ commands:
   ci-local github|gitlab [FILE] [--job NAME]
         run a CI template's steps here, in order, with bash, in the working tree
         (default ci/github/assay.yml or ci/gitlab/assay.gitlab-ci.yml); GitHub-only
-        actions (checkout, cache, upload-artifact) are skipped with the reason";
+        actions (checkout, cache, upload-artifact) are skipped with the reason
+  ci-local kubernetes [DIR]
+        run the Jobs of the manifests in DIR (default ci/kubernetes) here: the
+        Indexed Job's container once per index, one after another, then the merge,
+        each volume mountPath a fresh directory under target/ci-local/kubernetes,
+        target/debug/assay first on PATH; checks the merged report.json";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,7 +1,7 @@
-//! `cargo xtask ci-local github|gitlab [FILE] [--job NAME]`: a CI template's steps run on
-//! this machine, in the working tree (uncommitted changes included, the build cache warm),
-//! as the CI system would run them — in order, with bash, with the environment the file
-//! sets, stopping at the first failing step.
+//! `cargo xtask ci-local github|gitlab [FILE] [--job NAME]` and `ci-local kubernetes
+//! [DIR]`: a CI template's steps run on this machine, in the working tree (uncommitted
+//! changes included, the build cache warm), as the CI system would run them — in order,
+//! with bash, with the environment the file sets, stopping at the first failing step.
 //!
 //! GitHub: every `run:` step is `bash --noprofile --norc -eo pipefail` on its script, as
 //! on a runner; `$GITHUB_PATH`, `$GITHUB_ENV` and `$GITHUB_STEP_SUMMARY` work; `if:`
@@ -10,7 +10,11 @@
 //! GitLab: `before_script` and `script` run in one shell with `set -eo pipefail` (as the
 //! runner does), then `after_script`; `image:`, `services:`, `cache:` and `rules:` are
 //! GitLab's and are not used here.
+//! Kubernetes ([`kubernetes`]): the Jobs' pods one at a time — an Indexed Job's once per
+//! index, then the merge — each volume a fresh directory under `target/ci-local/`.
 //! Working files (step scripts, the job summary) go to `target/ci-local/`.
+
+mod kubernetes;
 
 use super::template::{self, Action, GitLabJob, When, Workflow};
 use super::{shell, vars};
@@ -19,7 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: cargo xtask ci-local github|gitlab [FILE] [--job NAME]";
+const USAGE: &str =
+    "usage: cargo xtask ci-local github|gitlab [FILE] [--job NAME]\n       cargo xtask ci-local kubernetes [DIR]";
 
 struct Outcome {
     name: String,
@@ -29,6 +34,9 @@ struct Outcome {
 }
 
 pub fn run(root: &Path, args: &[String]) -> u8 {
+    if args.first().is_some_and(|a| a == "kubernetes") {
+        return kubernetes::run(root, &args[1..]);
+    }
     let mut positional = Vec::new();
     let mut job: Option<String> = None;
     let mut it = args.iter();
@@ -76,6 +84,8 @@ pub fn run(root: &Path, args: &[String]) -> u8 {
         }
     };
     let file = template::rel(root, &path);
+    // A GitHub run's job summary is its own: a GitLab run must not list one left over.
+    let _ = std::fs::remove_file(work.join("summary.md"));
     let started = Instant::now();
     let outcomes = match system {
         "github" => match template::github(&doc, &file) {
@@ -162,16 +172,24 @@ fn bash(
     env: &BTreeMap<String, String>,
     github: bool,
 ) -> (Option<i32>, Duration) {
-    let started = Instant::now();
     let mut cmd = Command::new("bash");
     if github {
         cmd.args(["--noprofile", "--norc", "-eo", "pipefail"]);
     }
     cmd.arg(script_file).current_dir(dir).envs(env);
+    status(cmd)
+}
+
+/// Runs `cmd` and times it: its exit code (`None` when killed, 127 when it cannot start).
+fn status(mut cmd: Command) -> (Option<i32>, Duration) {
+    let started = Instant::now();
     let code = match cmd.status() {
         Ok(s) => s.code(),
         Err(e) => {
-            eprintln!("xtask ci-local: cannot run bash: {e}");
+            eprintln!(
+                "xtask ci-local: cannot run {}: {e}",
+                cmd.get_program().to_string_lossy()
+            );
             Some(127)
         }
     };
