@@ -15,6 +15,7 @@ mod run;
 mod run_setup;
 mod scenario_run;
 mod targets;
+mod verify_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -102,6 +103,9 @@ enum Command {
     /// List what runs that never reached teardown (e.g. killed) left on a target —
     /// schemas, databases, tables named assay_<run>_… — and remove what is old enough.
     Cleanup(cleanup_cmd::CleanupArgs),
+    /// Compare a table's rows between two targets (before or during a migration): counts,
+    /// digests of key ranges bisected down to the rows and columns that differ.
+    Verify(verify_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -148,6 +152,9 @@ fn main() -> ExitCode {
         Command::Emulators { action } => runtime(0).block_on(emulators_cmd::run(action)),
         Command::Cleanup(args) => {
             with_targets(&|t| runtime(0).block_on(cleanup_cmd::cleanup_command(&args, t)))
+        }
+        Command::Verify(args) => {
+            with_targets(&|t| runtime(0).block_on(verify_cmd::verify_command(&args, t)))
         }
     };
     ExitCode::from(code)

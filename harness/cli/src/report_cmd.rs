@@ -100,19 +100,26 @@ pub fn finish(dir: &Path, baseline: Option<(&Path, &Tolerance)>) -> u8 {
     report.verdict.exit_code() as u8
 }
 
-/// The terminal view: isolation matrices, the run table, stand-in notes, the fidelity
-/// matrix.
+/// The terminal view: isolation matrices (several targets' side by side), the run table,
+/// stand-in notes, the fidelity matrix.
 fn print_run(record: &RunRecord, report: &RunReport) {
-    for t in &record.targets {
-        for s in t
-            .scenarios
-            .iter()
-            .filter(|s| s.kind == RecordKind::Isolation)
-        {
-            if let Some(m) = &s.isolation {
-                println!("isolation matrix on {}:\n{m}", t.name);
-            }
-        }
+    let matrices: Vec<(&str, &assay_core::isolation::IsolationMatrix)> = record
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.scenarios
+                .iter()
+                .filter(|s| s.kind == RecordKind::Isolation)
+                .filter_map(move |s| Some((t.name.as_str(), s.isolation.as_ref()?)))
+        })
+        .collect();
+    match matrices.as_slice() {
+        [] => {}
+        [(target, m)] => println!("isolation matrix on {target}:\n{m}"),
+        several => println!(
+            "isolation matrix, side by side:\n{}",
+            assay_core::isolation::side_by_side(several)
+        ),
     }
     print!("{}", render_table(report, stdout_is_terminal()));
     for t in &report.targets {

@@ -56,8 +56,9 @@ fn run_options(knobs: &Knobs) -> RunOptions {
     }
 }
 
-/// Runs the Hermitage-style isolation tests at every level the target offers. Only the
-/// PostgreSQL wire family can run them; other targets record them unsupported.
+/// Runs the Hermitage-style isolation tests at every level (and profile) the target offers.
+/// Only the SQL families (PostgreSQL and MySQL wire) can run them; other targets record
+/// them unsupported.
 pub(crate) async fn run_isolation(
     live: &LiveTarget,
     tests: &[LoadedIsolationTest],
@@ -77,7 +78,8 @@ pub(crate) async fn run_isolation(
         String::new(),
         load,
     );
-    if live.spec.family != assay_core::Family::Postgres {
+    use assay_core::Family;
+    if !matches!(live.spec.family, Family::Postgres | Family::Mysql) {
         record.status = ScenarioStatus::Unsupported {
             reason: format!(
                 "unsupported: isolation tests are SQL sessions; {} is not a SQL target",
@@ -96,13 +98,18 @@ pub(crate) async fn run_isolation(
     timeline.push(phase(EventKind::PhaseStarted));
     let started = std::time::Instant::now();
     let parsed: Vec<_> = tests.iter().map(|t| t.test.clone()).collect();
-    match assay_driver_postgres::run_isolation_suite(
-        &live.endpoint,
-        &parsed,
-        &assay_driver_postgres::POSTGRES_ISOLATION_LEVELS,
-    )
-    .await
-    {
+    let ran = match live.spec.family {
+        Family::Mysql => assay_driver_mysql::run_isolation_suite(&live.endpoint, &parsed).await,
+        _ => {
+            assay_driver_postgres::run_isolation_suite(
+                &live.endpoint,
+                &parsed,
+                &assay_driver_postgres::POSTGRES_ISOLATION_LEVELS,
+            )
+            .await
+        }
+    };
+    match ran {
         Ok(matrix) => {
             record.elapsed_ns = started.elapsed().as_nanos() as u64;
             record.isolation = Some(matrix);

@@ -9,18 +9,29 @@
 //! ended, the condition under which the anomaly *occurs*, and per database profile the
 //! documented verdict at each isolation level. See `scenarios/conformance/isolation/README.md`.
 //!
+//! A step may carry the statement in another SQL dialect (`sql_mysql = "…"`, and
+//! `setup_mysql` for the setup list) where the syntax differs; the runner picks the one of
+//! its dialect ([`IsolationStep::sql_for`]).
+//!
 //! Running the statements is a driver's business (it opens the sessions, begins each one's
 //! transaction at the level under test before its first statement, and tells blocked
-//! statements from finished ones); this module turns what it observed into a verdict with
-//! evidence, and a difference from the expected verdict into a failed cell.
+//! statements from finished ones; the SQL drivers share one runner, `assay-sql-common`'s
+//! `isolation`, behind a small dialect); this module turns what it observed into a verdict
+//! with evidence, and a difference from the expected verdict into a failed cell
+//! (`matrix.rs`: the matrix, its rendering, and several targets' matrices side by side).
+
+mod matrix;
+mod parse;
 
 pub use crate::isolation_level::IsolationLevel;
-use crate::scenario::{from_toml, line_col, ScenarioError};
+use crate::scenario::ScenarioError;
+pub use matrix::{
+    side_by_side, CellResult, IsolationCell, IsolationEvidence, IsolationMatrix, IsolationRow,
+    ProfileColumns, StepEvidence,
+};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Range;
-use toml::Spanned;
 
 /// The version `isolation_test = N` must name.
 pub const ISOLATION_FORMAT_VERSION: u32 = 1;
@@ -99,10 +110,22 @@ pub struct IsolationStep {
     /// 1-based session number (T1, T2, …).
     pub session: u32,
     pub sql: String,
+    /// The statement in another dialect where its syntax differs (`sql_mysql` → `mysql`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sql_in: BTreeMap<String, String>,
     /// Name that conditions refer to.
     pub id: Option<String>,
     /// Line in the file, for messages.
     pub line: usize,
+}
+
+impl IsolationStep {
+    /// The statement a runner of `dialect` (`postgres`, `mysql`) sends.
+    pub fn sql_for(&self, dialect: &str) -> &str {
+        self.sql_in
+            .get(dialect)
+            .map_or(self.sql.as_str(), String::as_str)
+    }
 }
 
 /// A read after every session has ended, on a fresh connection outside any test transaction.
@@ -110,20 +133,40 @@ pub struct IsolationStep {
 pub struct AfterRead {
     pub id: String,
     pub sql: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sql_in: BTreeMap<String, String>,
 }
 
-/// One condition on what a statement observed; it holds when every given part does.
+impl AfterRead {
+    /// The query a runner of `dialect` sends.
+    pub fn sql_for(&self, dialect: &str) -> &str {
+        self.sql_in
+            .get(dialect)
+            .map_or(self.sql.as_str(), String::as_str)
+    }
+}
+
+/// One condition on what a statement observed; it holds when every given part does. Or,
+/// inside `occurs_if_any`, a group (`{ all = [...] }`) that holds when each of its
+/// conditions does: one of several observations that each show the anomaly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
-    /// A step's or after-read's id.
+    /// A step's or after-read's id (empty for a group).
     pub step: String,
     /// The statement finished and returned exactly these rows, in order, as text.
     pub rows: Option<Vec<Vec<String>>>,
     pub outcome: Option<StepOutcome>,
+    /// A group's conditions, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub all: Vec<Condition>,
 }
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.all.is_empty() {
+            let parts: Vec<String> = self.all.iter().map(|c| c.to_string()).collect();
+            return write!(f, "({})", parts.join(" and "));
+        }
         write!(f, "{}", self.step)?;
         if let Some(rows) = &self.rows {
             write!(f, " returns {}", format_rows(rows))?;
@@ -164,12 +207,38 @@ pub struct IsolationTest {
     /// Statements that create and fill the test's tables, run before each level's run in
     /// a schema of its own.
     pub setup: Vec<String>,
+    /// The setup list in another dialect where it differs (`setup_mysql` → `mysql`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub setup_in: BTreeMap<String, Vec<String>>,
     pub steps: Vec<IsolationStep>,
     pub after: Vec<AfterRead>,
     pub combine: Combine,
     pub conditions: Vec<Condition>,
-    /// Database profile (`postgres`, `mysql`, …) → level → documented verdict.
-    pub expected: BTreeMap<String, BTreeMap<IsolationLevel, AnomalyVerdict>>,
+    /// Database profile (`postgres`, `mariadb`, …) → its documented verdicts and sources.
+    pub expected: BTreeMap<String, ProfileExpectations>,
+}
+
+/// One profile's documented verdicts (`[expected.<profile>]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileExpectations {
+    /// Where the verdicts come from (`source = "…"` or a list): the database's manual,
+    /// Hermitage's published results.
+    pub sources: Vec<String>,
+    pub levels: BTreeMap<IsolationLevel, Expectation>,
+}
+
+/// The documented verdict of one cell: `level = "occurs"`, or a table
+/// `{ verdict = "…", note = "…", hermitage = "…" }` when the cell needs a word.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub verdict: AnomalyVerdict,
+    /// Why the cell is what it is, where that needs saying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Hermitage's published verdict, given when it differs from `verdict` (which then
+    /// follows the database's own documentation for this version; `note` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hermitage: Option<AnomalyVerdict>,
 }
 
 /// What a driver saw of one statement.
@@ -196,6 +265,13 @@ pub enum ObservedResult {
     NotFinished {
         reason: String,
     },
+    /// Deliberately not sent: the server had already ended the session's transaction
+    /// (MySQL rolls a deadlock victim's whole transaction back, and would run what follows
+    /// outside any transaction). Counts as an error of the session, like PostgreSQL's
+    /// 25P02 for statements after a failure.
+    Skipped {
+        reason: String,
+    },
 }
 
 impl fmt::Display for ObservedResult {
@@ -207,16 +283,9 @@ impl fmt::Display for ObservedResult {
                 write!(f, "error {sqlstate}: {message}")
             }
             ObservedResult::NotFinished { reason } => write!(f, "not finished: {reason}"),
+            ObservedResult::Skipped { reason } => write!(f, "not sent: {reason}"),
         }
     }
-}
-
-/// Errors a statement may end with as part of a database preventing an anomaly: class 40
-/// (serialization failure, deadlock), 25P02 (statements after such an error in the same
-/// transaction) and class 23 (a constraint stopped a conflicting write). Any other error
-/// means the test itself is broken (a typo, a missing table), so its verdict is not trusted.
-pub fn is_conflict_sqlstate(sqlstate: &str) -> bool {
-    sqlstate.starts_with("40") || sqlstate.starts_with("23") || sqlstate == "25P02"
 }
 
 /// One condition and whether it held, for the evidence.
@@ -229,12 +298,22 @@ pub struct ConditionEvidence {
 impl IsolationTest {
     /// Parses and validates test text; `file` labels errors and the test.
     pub fn parse(src: &str, file: &str) -> Result<IsolationTest, ScenarioError> {
-        parse(src, file)
+        parse::parse(src, file)
     }
 
     /// The documented verdict for `profile` at `level`, when the file gives one.
     pub fn expected(&self, profile: &str, level: IsolationLevel) -> Option<AnomalyVerdict> {
-        self.expected.get(profile)?.get(&level).copied()
+        self.expectation(profile, level).map(|e| e.verdict)
+    }
+
+    /// The documented cell for `profile` at `level`, with its note.
+    pub fn expectation(&self, profile: &str, level: IsolationLevel) -> Option<&Expectation> {
+        self.expected.get(profile)?.levels.get(&level)
+    }
+
+    /// The setup statements a runner of `dialect` sends.
+    pub fn setup_for(&self, dialect: &str) -> &[String] {
+        self.setup_in.get(dialect).unwrap_or(&self.setup)
     }
 
     /// The verdict from what the sessions observed (`observed(id)` for each condition's
@@ -249,7 +328,7 @@ impl IsolationTest {
             .iter()
             .map(|c| ConditionEvidence {
                 condition: c.to_string(),
-                held: observed(&c.step).is_some_and(|o| condition_holds(c, &o)),
+                held: holds(c, observed),
             })
             .collect();
         let occurs = match self.combine {
@@ -265,6 +344,13 @@ impl IsolationTest {
     }
 }
 
+fn holds(c: &Condition, observed: &dyn Fn(&str) -> Option<Observation>) -> bool {
+    if !c.all.is_empty() {
+        return c.all.iter().all(|c| holds(c, observed));
+    }
+    observed(&c.step).is_some_and(|o| condition_holds(c, &o))
+}
+
 fn condition_holds(c: &Condition, o: &Observation) -> bool {
     let rows_ok = match (&c.rows, &o.result) {
         (None, _) => true,
@@ -274,512 +360,16 @@ fn condition_holds(c: &Condition, o: &Observation) -> bool {
     let outcome_ok = match c.outcome {
         None => true,
         Some(StepOutcome::Ok) => matches!(o.result, ObservedResult::Rows { .. }),
-        Some(StepOutcome::Error) => matches!(o.result, ObservedResult::Error { .. }),
+        Some(StepOutcome::Error) => matches!(
+            o.result,
+            ObservedResult::Error { .. } | ObservedResult::Skipped { .. }
+        ),
         Some(StepOutcome::Aborted) => {
             matches!(&o.result, ObservedResult::Error { sqlstate, .. } if sqlstate.starts_with("40"))
         }
         Some(StepOutcome::Blocked) => o.blocked,
     };
     rows_ok && outcome_ok
-}
-
-// ---- the matrix a suite produces ----
-
-/// What one test × level run found.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CellResult {
-    Verdict {
-        verdict: AnomalyVerdict,
-    },
-    /// The run could not give a trustworthy verdict (setup failed, a connection broke, a
-    /// statement failed with an error that is not a conflict).
-    Error {
-        message: String,
-    },
-}
-
-/// One statement as run, for the evidence.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepEvidence {
-    /// 1-based position in the test's order; after-reads continue the numbering.
-    pub index: usize,
-    /// Session number; 0 for after-reads.
-    pub session: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub sql: String,
-    /// Waited on another session's lock.
-    pub blocked: bool,
-    /// Sent late because the session was still blocked on an earlier statement.
-    pub queued: bool,
-    /// The step during (or after) which it finished, when not its own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_during_step: Option<usize>,
-    pub result: ObservedResult,
-}
-
-impl fmt::Display for StepEvidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let who = if self.session == 0 {
-            "after".to_string()
-        } else {
-            format!("T{}", self.session)
-        };
-        write!(f, "{:>2}. {who}: {}", self.index, self.sql)?;
-        if self.queued {
-            f.write_str(" [queued behind a blocked statement]")?;
-        }
-        if self.blocked {
-            f.write_str(" [blocked")?;
-            if let Some(step) = self.finished_during_step {
-                write!(f, ", released at step {step}")?;
-            }
-            f.write_str("]")?;
-        }
-        write!(f, " → {}", self.result)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IsolationEvidence {
-    pub steps: Vec<StepEvidence>,
-    pub conditions: Vec<ConditionEvidence>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IsolationCell {
-    pub level: IsolationLevel,
-    pub result: CellResult,
-    /// The documented verdict for the matrix's profile; `None` when the file has none.
-    pub expected: Option<AnomalyVerdict>,
-    pub evidence: IsolationEvidence,
-}
-
-impl IsolationCell {
-    /// Observed and documented verdicts agree. An error or a missing expectation never
-    /// matches: nothing unverified passes.
-    pub fn matches(&self) -> bool {
-        match (&self.result, self.expected) {
-            (CellResult::Verdict { verdict }, Some(expected)) => *verdict == expected,
-            _ => false,
-        }
-    }
-
-    fn short(&self) -> String {
-        let observed = match &self.result {
-            CellResult::Verdict { verdict } => verdict.as_str(),
-            CellResult::Error { .. } => "error",
-        };
-        match (self.matches(), self.expected) {
-            (true, _) => observed.to_string(),
-            (false, Some(expected)) => format!("{observed} ≠ {expected}"),
-            (false, None) => format!("{observed} (no expectation)"),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IsolationRow {
-    pub anomaly: String,
-    pub title: String,
-    pub file: String,
-    pub cells: Vec<IsolationCell>,
-}
-
-/// Isolation level × anomaly → prevented / occurs, compared with the documented matrix of
-/// `profile`. `Display` renders it as an aligned table followed by the evidence of every
-/// cell that differs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IsolationMatrix {
-    /// Whose documented verdicts the cells are compared with (`postgres`, …).
-    pub profile: String,
-    pub levels: Vec<IsolationLevel>,
-    pub rows: Vec<IsolationRow>,
-}
-
-impl IsolationMatrix {
-    /// Every cell matches its documented verdict (and there is at least one cell).
-    pub fn passed(&self) -> bool {
-        let mut cells = self.rows.iter().flat_map(|r| r.cells.iter()).peekable();
-        cells.peek().is_some() && cells.all(IsolationCell::matches)
-    }
-
-    /// The cells that differ from the documented verdict, with their row.
-    pub fn mismatches(&self) -> Vec<(&IsolationRow, &IsolationCell)> {
-        self.rows
-            .iter()
-            .flat_map(|r| r.cells.iter().map(move |c| (r, c)))
-            .filter(|(_, c)| !c.matches())
-            .collect()
-    }
-
-    /// The cell of `anomaly` at `level`.
-    pub fn cell(&self, anomaly: &str, level: IsolationLevel) -> Option<&IsolationCell> {
-        self.rows
-            .iter()
-            .find(|r| r.anomaly == anomaly)?
-            .cells
-            .iter()
-            .find(|c| c.level == level)
-    }
-}
-
-impl fmt::Display for IsolationMatrix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut header = vec!["anomaly".to_string()];
-        header.extend(self.levels.iter().map(|l| l.as_str().to_string()));
-        let mut table = vec![header];
-        for row in &self.rows {
-            let mut line = vec![row.anomaly.clone()];
-            for level in &self.levels {
-                let cell = row.cells.iter().find(|c| c.level == *level);
-                line.push(cell.map(IsolationCell::short).unwrap_or_else(|| "-".into()));
-            }
-            table.push(line);
-        }
-        let columns = table[0].len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|r| r.get(i).map_or(0, |s| s.chars().count()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &table {
-            let cells: Vec<String> = line
-                .iter()
-                .zip(&widths)
-                .map(|(s, w)| format!("{s:<w$}"))
-                .collect();
-            writeln!(f, "{}", cells.join("  ").trim_end())?;
-        }
-        let mismatches = self.mismatches();
-        if mismatches.is_empty() {
-            return write!(
-                f,
-                "isolation matrix matches the documented {} behaviour",
-                self.profile
-            );
-        }
-        write!(
-            f,
-            "{} cell(s) differ from the documented {} behaviour:",
-            mismatches.len(),
-            self.profile
-        )?;
-        for (row, cell) in mismatches {
-            write!(f, "\n{} ({}) at {}: ", row.anomaly, row.file, cell.level)?;
-            match (&cell.result, cell.expected) {
-                (CellResult::Error { message }, _) => write!(f, "error: {message}")?,
-                (CellResult::Verdict { verdict }, Some(e)) => {
-                    write!(f, "{verdict}, documented {e}")?
-                }
-                (CellResult::Verdict { verdict }, None) => write!(
-                    f,
-                    "{verdict}, and the file has no expected.{}.{} to compare with",
-                    self.profile, cell.level
-                )?,
-            }
-            for step in &cell.evidence.steps {
-                write!(f, "\n    {step}")?;
-            }
-            for c in &cell.evidence.conditions {
-                let held = if c.held { "holds" } else { "does not hold" };
-                write!(f, "\n    condition {}: {held}", c.condition)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-// ---- parsing ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTest {
-    isolation_test: Spanned<u32>,
-    anomaly: Spanned<String>,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    description: String,
-    sessions: Spanned<u32>,
-    #[serde(default)]
-    setup: Vec<Spanned<String>>,
-    steps: Spanned<Vec<Spanned<RawStep>>>,
-    #[serde(default)]
-    after: Vec<Spanned<RawAfter>>,
-    occurs_if_all: Option<Spanned<Vec<Spanned<RawCondition>>>>,
-    occurs_if_any: Option<Spanned<Vec<Spanned<RawCondition>>>>,
-    #[serde(default)]
-    expected: BTreeMap<String, Spanned<BTreeMap<IsolationLevel, AnomalyVerdict>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    session: Spanned<u32>,
-    sql: Spanned<String>,
-    id: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAfter {
-    id: Spanned<String>,
-    sql: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCondition {
-    step: Spanned<String>,
-    rows: Option<Vec<Spanned<Vec<Spanned<toml::Value>>>>>,
-    outcome: Option<StepOutcome>,
-}
-
-/// Statements that would fight the runner, which begins each session's transaction itself.
-fn transaction_control(sql: &str) -> Option<&'static str> {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(2)
-        .map(|w| w.trim_end_matches(';').to_ascii_lowercase())
-        .collect();
-    match words
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["begin", ..] | ["start", "transaction"] => Some("begins a transaction"),
-        ["set", "transaction"] | ["set", "session"] => Some("sets the isolation level"),
-        _ => None,
-    }
-}
-
-fn parse(src: &str, file: &str) -> Result<IsolationTest, ScenarioError> {
-    let at = |span: Range<usize>, message: String| ScenarioError::at(src, file, span, message);
-    let raw: RawTest = from_toml(src, file)?;
-
-    if *raw.isolation_test.get_ref() != ISOLATION_FORMAT_VERSION {
-        return Err(at(
-            raw.isolation_test.span(),
-            format!(
-                "isolation_test = {} is not supported; this Assay reads isolation_test = {ISOLATION_FORMAT_VERSION}",
-                raw.isolation_test.get_ref()
-            ),
-        ));
-    }
-    let anomaly = raw.anomaly.get_ref().trim().to_string();
-    if anomaly.is_empty() || anomaly.len() > 32 || anomaly.contains(char::is_whitespace) {
-        return Err(at(
-            raw.anomaly.span(),
-            "anomaly must be a short name without spaces, e.g. \"G-single\"".into(),
-        ));
-    }
-    let sessions = *raw.sessions.get_ref();
-    if !(2..=MAX_SESSIONS).contains(&sessions) {
-        return Err(at(
-            raw.sessions.span(),
-            format!("sessions = {sessions}: an isolation test needs 2 to {MAX_SESSIONS} sessions"),
-        ));
-    }
-    let mut setup = Vec::with_capacity(raw.setup.len());
-    for s in &raw.setup {
-        if s.get_ref().trim().is_empty() {
-            return Err(at(s.span(), "a setup statement is empty; remove it".into()));
-        }
-        setup.push(s.get_ref().clone());
-    }
-
-    let steps_span = raw.steps.span();
-    let raw_steps = raw.steps.into_inner();
-    if raw_steps.is_empty() {
-        return Err(at(
-            steps_span,
-            "steps is empty; list each session's statements in the order they run".into(),
-        ));
-    }
-    if raw_steps.len() + raw.after.len() > MAX_STATEMENTS {
-        return Err(at(
-            steps_span,
-            format!("more than {MAX_STATEMENTS} statements; split the test"),
-        ));
-    }
-    let mut ids: BTreeSet<String> = BTreeSet::new();
-    let mut check_id = |id: &Spanned<String>| -> Result<String, ScenarioError> {
-        let name = id.get_ref().trim().to_string();
-        if name.is_empty() {
-            return Err(at(id.span(), "id is empty; name the statement".into()));
-        }
-        if !ids.insert(name.clone()) {
-            return Err(at(
-                id.span(),
-                format!("id `{name}` is used twice; ids name one statement each"),
-            ));
-        }
-        Ok(name)
-    };
-    let mut steps = Vec::with_capacity(raw_steps.len());
-    let mut used = BTreeSet::new();
-    for spanned in raw_steps {
-        let line = line_col(src, spanned.span().start).0;
-        let step = spanned.into_inner();
-        let session = *step.session.get_ref();
-        if !(1..=sessions).contains(&session) {
-            return Err(at(
-                step.session.span(),
-                format!("session = {session}, but sessions = {sessions}; use 1 to {sessions}"),
-            ));
-        }
-        let sql = step.sql.get_ref().trim().to_string();
-        if sql.is_empty() {
-            return Err(at(
-                step.sql.span(),
-                "sql is empty; give the statement".into(),
-            ));
-        }
-        if let Some(what) = transaction_control(&sql) {
-            return Err(at(
-                step.sql.span(),
-                format!(
-                    "`{sql}` {what}; the runner begins each session's transaction at the level under test before its first statement, so remove it"
-                ),
-            ));
-        }
-        let id = step.id.as_ref().map(&mut check_id).transpose()?;
-        used.insert(session);
-        steps.push(IsolationStep {
-            session,
-            sql,
-            id,
-            line,
-        });
-    }
-    if let Some(unused) = (1..=sessions).find(|s| !used.contains(s)) {
-        return Err(at(
-            raw.sessions.span(),
-            format!("session {unused} has no steps; lower sessions or give it statements"),
-        ));
-    }
-    let mut after = Vec::with_capacity(raw.after.len());
-    for a in raw.after {
-        let a = a.into_inner();
-        let id = check_id(&a.id)?;
-        let sql = a.sql.get_ref().trim().to_string();
-        if sql.is_empty() {
-            return Err(at(a.sql.span(), "sql is empty; give the query".into()));
-        }
-        after.push(AfterRead { id, sql });
-    }
-
-    let (combine, raw_conditions) = match (raw.occurs_if_all, raw.occurs_if_any) {
-        (Some(all), None) => (Combine::All, all),
-        (None, Some(any)) => (Combine::Any, any),
-        (Some(_), Some(any)) => {
-            return Err(at(
-                any.span(),
-                "give occurs_if_all or occurs_if_any, not both".into(),
-            ))
-        }
-        (None, None) => {
-            return Err(at(
-                0..0,
-                "no occurs_if_all or occurs_if_any: say what the sessions observe when the anomaly occurs".into(),
-            ))
-        }
-    };
-    let conditions_span = raw_conditions.span();
-    let raw_conditions = raw_conditions.into_inner();
-    if raw_conditions.is_empty() {
-        return Err(at(
-            conditions_span,
-            "the condition list is empty; add at least one condition".into(),
-        ));
-    }
-    let mut conditions = Vec::with_capacity(raw_conditions.len());
-    for spanned in raw_conditions {
-        let span = spanned.span();
-        let c = spanned.into_inner();
-        let step = c.step.get_ref().clone();
-        if !ids.contains(&step) {
-            let known: Vec<&str> = ids.iter().map(String::as_str).collect();
-            return Err(at(
-                c.step.span(),
-                format!(
-                    "no step or after-read has id `{step}`; give one `id = \"{step}\"` or use one of: {}",
-                    if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
-                ),
-            ));
-        }
-        if c.rows.is_none() && c.outcome.is_none() {
-            return Err(at(
-                span,
-                "a condition needs rows = [[...]] or outcome = \"ok\"|\"error\"|\"aborted\"|\"blocked\"".into(),
-            ));
-        }
-        let rows = match c.rows {
-            None => None,
-            Some(rows) => {
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let mut values = Vec::new();
-                    for v in row.into_inner() {
-                        values.push(match v.get_ref() {
-                            toml::Value::Integer(i) => i.to_string(),
-                            toml::Value::String(s) => s.clone(),
-                            other => {
-                                return Err(at(
-                                    v.span(),
-                                    format!(
-                                        "row values are integers or strings (as the database prints them); got a {}",
-                                        other.type_str()
-                                    ),
-                                ))
-                            }
-                        });
-                    }
-                    out.push(values);
-                }
-                Some(out)
-            }
-        };
-        conditions.push(Condition {
-            step,
-            rows,
-            outcome: c.outcome,
-        });
-    }
-
-    let mut expected = BTreeMap::new();
-    for (profile, levels) in raw.expected {
-        if levels.get_ref().is_empty() {
-            return Err(at(
-                levels.span(),
-                format!(
-                    "expected.{profile} lists no levels; add e.g. read_committed = \"prevented\""
-                ),
-            ));
-        }
-        expected.insert(profile, levels.into_inner());
-    }
-
-    Ok(IsolationTest {
-        file: file.to_string(),
-        anomaly,
-        title: raw.title,
-        description: raw.description.trim().to_string(),
-        sessions,
-        setup,
-        steps,
-        after,
-        combine,
-        conditions,
-        expected,
-    })
 }
 
 #[cfg(test)]
@@ -959,112 +549,156 @@ serializable = "prevented"
         );
     }
 
-    #[test]
-    fn conflict_errors_are_told_from_broken_tests() {
-        for code in ["40001", "40P01", "23505", "25P02"] {
-            assert!(is_conflict_sqlstate(code), "{code}");
-        }
-        for code in ["42601", "42P01", "57014", "08006", ""] {
-            assert!(!is_conflict_sqlstate(code), "{code}");
-        }
-    }
+    const OTV_LIKE: &str = r#"
+isolation_test = 1
+anomaly = "X"
+sessions = 2
+setup = ["create table test (id int primary key, value int)"]
+setup_mysql = ["create table test (id int primary key, value int) engine=innodb"]
+steps = [
+  { session = 1, sql = "select value from test where id = 1", id = "a" },
+  { session = 2, sql = "select value from test where id = 2", sql_mysql = "select value from test where id = 2 lock in share mode", id = "b" },
+  { session = 1, sql = "commit" },
+  { session = 2, sql = "commit" },
+]
+after = [{ id = "final", sql = "select 1", sql_postgres = "select 1::int" }]
+occurs_if_any = [
+  { all = [{ step = "a", rows = [[11]] }, { step = "b", rows = [[20]] }] },
+  { step = "final", outcome = "error" },
+]
 
-    fn cell(
-        level: IsolationLevel,
-        verdict: AnomalyVerdict,
-        expected: Option<AnomalyVerdict>,
-    ) -> IsolationCell {
-        IsolationCell {
-            level,
-            result: CellResult::Verdict { verdict },
-            expected,
-            evidence: IsolationEvidence {
-                steps: vec![StepEvidence {
-                    index: 1,
-                    session: 2,
-                    id: None,
-                    sql: "update test set value = 12 where id = 1".into(),
-                    blocked: true,
-                    queued: false,
-                    finished_during_step: Some(5),
-                    result: rows(&[]),
-                }],
-                conditions: vec![ConditionEvidence {
-                    condition: "final returns [[12]]".into(),
-                    held: verdict == AnomalyVerdict::Occurs,
-                }],
-            },
-        }
-    }
+[expected.mariadb]
+source = ["https://github.com/ept/hermitage/blob/master/mysql.md", "https://mariadb.com/kb/en/set-transaction/"]
+read_uncommitted = "occurs"
+repeatable_read = { verdict = "prevented", note = "consistent reads", hermitage = "occurs" }
+
+[expected.postgres]
+source = "https://www.postgresql.org/docs/current/transaction-iso.html"
+read_committed = "prevented"
+"#;
 
     #[test]
-    fn the_matrix_is_an_aligned_table_and_any_difference_fails() {
-        use AnomalyVerdict::*;
-        use IsolationLevel::*;
-        let mut m = IsolationMatrix {
-            profile: "postgres".into(),
-            levels: vec![ReadCommitted, Serializable],
-            rows: vec![
-                IsolationRow {
-                    anomaly: "G0".into(),
-                    title: "write cycles".into(),
-                    file: "g0.toml".into(),
-                    cells: vec![
-                        cell(ReadCommitted, Prevented, Some(Prevented)),
-                        cell(Serializable, Prevented, Some(Prevented)),
-                    ],
-                },
-                IsolationRow {
-                    anomaly: "G-single".into(),
-                    title: "read skew".into(),
-                    file: "g-single.toml".into(),
-                    cells: vec![
-                        cell(ReadCommitted, Occurs, Some(Occurs)),
-                        cell(Serializable, Prevented, Some(Prevented)),
-                    ],
-                },
-            ],
-        };
-        assert!(m.passed());
-        let text = m.to_string();
+    fn dialect_overrides_groups_and_cited_expectations_parse() {
+        let t = IsolationTest::parse(OTV_LIKE, "x.toml").unwrap();
+        assert_eq!(t.setup_for("postgres"), t.setup.as_slice());
+        assert!(t.setup_for("mysql")[0].ends_with("engine=innodb"));
         assert_eq!(
-            text,
-            "anomaly   read_committed  serializable\n\
-             G0        prevented       prevented\n\
-             G-single  occurs          prevented\n\
-             isolation matrix matches the documented postgres behaviour"
+            t.steps[1].sql_for("postgres"),
+            "select value from test where id = 2"
         );
-        m.rows[1].cells[1] = cell(Serializable, Occurs, Some(Prevented));
-        m.rows[0].cells[0].expected = None;
-        assert!(!m.passed());
-        assert_eq!(m.mismatches().len(), 2);
-        let text = m.to_string();
+        assert!(t.steps[1].sql_for("mysql").ends_with("lock in share mode"));
+        assert_eq!(t.after[0].sql_for("postgres"), "select 1::int");
+        assert_eq!(t.after[0].sql_for("mysql"), "select 1");
+        let m = &t.expected["mariadb"];
+        assert_eq!(m.sources.len(), 2);
+        let rr = t
+            .expectation("mariadb", IsolationLevel::RepeatableRead)
+            .unwrap();
+        assert_eq!(rr.verdict, AnomalyVerdict::Prevented);
+        assert_eq!(rr.hermitage, Some(AnomalyVerdict::Occurs));
+        assert_eq!(rr.note.as_deref(), Some("consistent reads"));
+        assert_eq!(
+            t.expected["postgres"].sources,
+            ["https://www.postgresql.org/docs/current/transaction-iso.html"]
+        );
+
+        // A group holds when all of its conditions do; the list when any entry does.
+        let obs = |a: &str, b: &str| {
+            let (a, b) = (a.to_string(), b.to_string());
+            move |id: &str| match id {
+                "a" => Some(Observation {
+                    blocked: false,
+                    result: ObservedResult::Rows {
+                        rows: vec![vec![a.clone()]],
+                    },
+                }),
+                "b" => Some(Observation {
+                    blocked: false,
+                    result: ObservedResult::Rows {
+                        rows: vec![vec![b.clone()]],
+                    },
+                }),
+                _ => Some(Observation {
+                    blocked: false,
+                    result: ObservedResult::Rows { rows: vec![] },
+                }),
+            }
+        };
+        let (v, evidence) = t.verdict(&obs("11", "20"));
+        assert_eq!(v, AnomalyVerdict::Occurs);
+        assert_eq!(
+            evidence[0].condition,
+            "(a returns [[11]] and b returns [[20]])"
+        );
+        assert_eq!(t.verdict(&obs("11", "19")).0, AnomalyVerdict::Prevented);
+        // A statement the runner did not send (its transaction was already gone) counts as
+        // an error of its session.
+        let skipped = |id: &str| {
+            (id == "final").then(|| Observation {
+                blocked: false,
+                result: ObservedResult::Skipped {
+                    reason: "rolled back".into(),
+                },
+            })
+        };
+        assert_eq!(t.verdict(&skipped).0, AnomalyVerdict::Occurs);
+    }
+
+    #[test]
+    fn bad_overrides_groups_and_expectations_are_located() {
+        let nested = OTV_LIKE.replace(
+            "{ step = \"b\", rows = [[20]] }]",
+            "{ all = [{ step = \"b\", rows = [[20]] }] }]",
+        );
         assert!(
-            text.starts_with(
-                "anomaly   read_committed              serializable\n\
-             G0        prevented (no expectation)  prevented\n\
-             G-single  occurs                      occurs ≠ prevented\n\
-             2 cell(s) differ from the documented postgres behaviour:\n"
+            err(&nested).contains("a group ({ all = [...] }) belongs directly in occurs_if_any"),
+            "{}",
+            err(&nested)
+        );
+        let all_group = OTV_LIKE.replace("occurs_if_any", "occurs_if_all");
+        assert!(err(&all_group).contains("belongs directly in occurs_if_any"));
+        let empty = OTV_LIKE.replace("sql_postgres = \"select 1::int\"", "sql_postgres = \" \"");
+        assert!(
+            err(&empty).contains("sql_postgres is empty"),
+            "{}",
+            err(&empty)
+        );
+        let begin = OTV_LIKE.replace(
+            "sql_mysql = \"select value",
+            "sql_mysql = \"start transaction; select value",
+        );
+        assert!(
+            err(&begin).contains("begins a transaction"),
+            "{}",
+            err(&begin)
+        );
+        let same = OTV_LIKE.replace("hermitage = \"occurs\"", "hermitage = \"prevented\"");
+        let e = err(&same);
+        assert!(
+            e.contains("expected.mariadb.repeatable_read: hermitage repeats the verdict"),
+            "{e}"
+        );
+        let silent = OTV_LIKE.replace("note = \"consistent reads\", ", "");
+        assert!(err(&silent).contains("needs a note"), "{}", err(&silent));
+        let typo = OTV_LIKE.replace(
+            "read_uncommitted = \"occurs\"",
+            "read_uncommitted = \"occurrs\"",
+        );
+        let e = err(&typo);
+        assert!(
+            e.starts_with(
+                "t.toml:21:20: expected.mariadb.read_uncommitted: `occurrs` is not a verdict"
             ),
-            "{text}"
+            "{e}"
+        );
+        let source = OTV_LIKE.replace(
+            "source = \"https://www.postgresql.org/docs/current/transaction-iso.html\"",
+            "source = []",
         );
         assert!(
-            text.contains("G-single (g-single.toml) at serializable: occurs, documented prevented"),
-            "{text}"
+            err(&source).contains("expected.postgres.source names where"),
+            "{}",
+            err(&source)
         );
-        assert!(text.contains(" 1. T2: update test set value = 12 where id = 1 [blocked, released at step 5] → ok"), "{text}");
-        assert!(
-            text.contains("condition final returns [[12]]: holds"),
-            "{text}"
-        );
-        let json = serde_json::to_value(&m).unwrap();
-        assert_eq!(json["rows"][1]["cells"][1]["result"]["verdict"], "occurs");
-        assert_eq!(json["rows"][1]["cells"][1]["expected"], "prevented");
-        assert!(!IsolationMatrix {
-            profile: "p".into(),
-            levels: vec![],
-            rows: vec![]
-        }
-        .passed());
     }
 }

@@ -22,6 +22,7 @@ pub mod scenario;
 pub mod target;
 pub mod target_file;
 pub mod threshold;
+pub mod verify;
 
 pub use cleanup::{Leftover, LeftoverKind};
 pub use driver::{

@@ -18,9 +18,12 @@ mod multi;
 mod native;
 mod ops;
 mod schema;
+mod verify;
 
 /// The native checks this driver runs, with their parameters (`assay checks` lists them).
 pub use native::NATIVE_CHECKS;
+/// `assay verify`'s DynamoDB side.
+pub use verify::DynamoTableSource;
 
 use assay_core::scenario::TableSpec;
 use assay_core::{

@@ -3,8 +3,8 @@
 //!
 //! Owns: connecting (its own op pool plus a small admin pool), the run's database (`setup` /
 //! `teardown`), mapping every portable op onto SQL (`exec.rs`), classifying MySQL errors
-//! (`classify.rs`), bulk loads as multi-row INSERTs (`bulk.rs`), and the native `sql.slt`
-//! check (`native.rs`).
+//! (`classify.rs`), bulk loads as multi-row INSERTs (`bulk.rs`), the native `sql.slt`
+//! check (`native.rs`), and MySQL's dialect of the shared isolation runner (`isolation.rs`).
 //!
 //! Layout: one database per run, named by the namespace; each scenario table is
 //! `` `<ns>`.`<table>` (k VARBINARY(1024) PRIMARY KEY, v LONGTEXT, ver BIGINT, n BIGINT, l JSON) ``
@@ -22,10 +22,12 @@ mod bulk;
 mod classify;
 mod cleanup;
 mod exec;
+pub mod isolation;
 mod naming;
 mod native;
 mod slt;
 
+pub use isolation::{run_isolation_suite, MARIADB_PROFILE, MYSQL_ISOLATION_LEVELS};
 /// The native checks this driver runs (`mysql.*`, and the same under `sql.*`).
 pub use native::NATIVE_CHECKS;
 

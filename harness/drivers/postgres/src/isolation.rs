@@ -1,41 +1,26 @@
-//! The Hermitage-style isolation suite on the PostgreSQL wire: runs each
-//! [`IsolationTest`] at each isolation level with one connection per session and returns the
-//! matrix level × anomaly → prevented / occurs, compared with the documented verdicts of a
-//! profile (`postgres` by default).
-//!
-//! One run of a test at one level:
-//! 1. a fresh schema (`assay_iso_…`) with the test's setup statements, on an admin connection;
-//! 2. one connection per session (search_path = that schema); each session begins its
-//!    transaction at the level under test right before its first statement;
-//! 3. the steps in the file's order. After sending a step the runner *settles*: it waits
-//!    until every session with a statement in flight has either finished it or is waiting
-//!    on another session's lock, which the server says (`pg_blocking_pids`, seen on two polls
-//!    in a row). A blocked statement carries on in the background, as in Hermitage; a later
-//!    step of the same session is queued behind it. A server that cannot say (no
-//!    `pg_blocking_pids`) falls back to a time bound ([`IsolationRunOptions::settle_timeout`]).
-//! 4. after the last step, a bounded wait for every session to finish (deadlock detection
-//!    included); statements still blocked then are recorded as not finished and their
-//!    backends terminated;
-//! 5. the after-reads on the admin connection, the verdict, and `DROP SCHEMA … CASCADE`.
+//! The Hermitage-style isolation suite on the PostgreSQL wire: PostgreSQL's dialect for the
+//! SQL drivers' shared runner (`assay_sql_common::isolation`, which opens the sessions,
+//! sends the steps in order, settles and judges). What is PostgreSQL's here: a schema per
+//! run (`search_path`), `statement_timeout`, `BEGIN ISOLATION LEVEL …`, lock waits read
+//! from `pg_blocking_pids`, stuck sessions ended with `pg_terminate_backend`, and which
+//! SQLSTATEs are conflicts (class 40, class 23, and 25P02 for the statements after one).
+//! READ UNCOMMITTED is READ COMMITTED in PostgreSQL, so it is not run by default.
 //!
 //! Statement results are read as text over the simple query protocol, so every value is
 //! compared the way `psql` prints it.
 
 use crate::classify::{self, one_line};
-use assay_core::isolation::{
-    is_conflict_sqlstate, is_isolation_test, CellResult, IsolationCell, IsolationEvidence,
-    IsolationLevel, IsolationMatrix, IsolationRow, IsolationTest, Observation, ObservedResult,
-    StepEvidence,
-};
+use assay_core::isolation::{IsolationLevel, IsolationMatrix, IsolationTest, ObservedResult};
 use assay_core::{DriverError, Endpoint};
+pub use assay_sql_common::isolation::{load_isolation_tests, IsolationRunOptions};
+use assay_sql_common::isolation::{
+    run_suite, IsolationConn, IsolationDialect, ProfileRun, Ran, CONNECT_TIMEOUT,
+};
+use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{ConnectOptions, Connection, Executor, Row, ValueRef};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use std::time::Duration;
 
 /// The profile whose documented verdicts PostgreSQL runs are compared with.
 pub const POSTGRES_PROFILE: &str = "postgres";
@@ -45,38 +30,6 @@ pub const POSTGRES_ISOLATION_LEVELS: [IsolationLevel; 3] = [
     IsolationLevel::RepeatableRead,
     IsolationLevel::Serializable,
 ];
-/// Between two looks at the sessions while settling.
-const POLL: Duration = Duration::from_millis(5);
-/// Bound on connecting one session or the admin connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound on setup statements, after-reads and dropping the schema.
-const ADMIN_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Knobs of an isolation run; the defaults suit a local or nearby server.
-#[derive(Clone, Debug)]
-pub struct IsolationRunOptions {
-    /// Whose `expected.<profile>` verdicts the cells are compared with.
-    pub profile: String,
-    /// How long a statement may run before it counts as blocked when the server cannot say
-    /// whether it waits on a lock.
-    pub settle_timeout: Duration,
-    /// After the last step: how long sessions get to finish (must exceed the server's
-    /// `deadlock_timeout`, 1 s by default, so deadlocks resolve inside it).
-    pub finish_timeout: Duration,
-    /// Server-side `statement_timeout` of each session, the backstop for a hung statement.
-    pub statement_timeout: Duration,
-}
-
-impl Default for IsolationRunOptions {
-    fn default() -> Self {
-        IsolationRunOptions {
-            profile: POSTGRES_PROFILE.to_string(),
-            settle_timeout: Duration::from_secs(2),
-            finish_timeout: Duration::from_secs(3),
-            statement_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Runs `tests` at each of `levels` against the PostgreSQL `endpoint` (its primary) and
 /// compares every cell with the tests' `expected.postgres` verdicts.
@@ -89,7 +42,8 @@ pub async fn run_isolation_suite(
     tests: &[IsolationTest],
     levels: &[IsolationLevel],
 ) -> Result<IsolationMatrix, DriverError> {
-    run_isolation_suite_with(endpoint, tests, levels, &IsolationRunOptions::default()).await
+    let options = IsolationRunOptions::for_profile(POSTGRES_PROFILE);
+    run_isolation_suite_with(endpoint, tests, levels, &options).await
 }
 
 /// [`run_isolation_suite`] with explicit options (another profile, other bounds).
@@ -99,77 +53,11 @@ pub async fn run_isolation_suite_with(
     levels: &[IsolationLevel],
     options: &IsolationRunOptions,
 ) -> Result<IsolationMatrix, DriverError> {
-    let connect = connect_options(endpoint)?;
-    let mut seen = BTreeMap::new();
-    for t in tests {
-        if let Some(other) = seen.insert(t.anomaly.as_str(), t.file.as_str()) {
-            return Err(DriverError::config(format!(
-                "anomaly `{}` is named by both {other} and {}; give each test its own name",
-                t.anomaly, t.file
-            )));
-        }
-    }
-    // Fail fast, with the reason, when the server is not there.
-    let admin = connect_admin(&connect).await?;
-    let _ = tokio::time::timeout(Duration::from_secs(1), admin.close()).await;
-
-    let mut rows = Vec::with_capacity(tests.len());
-    for test in tests {
-        let mut cells = Vec::with_capacity(levels.len());
-        for &level in levels {
-            cells.push(run_cell(&connect, test, level, options).await);
-        }
-        rows.push(IsolationRow {
-            anomaly: test.anomaly.clone(),
-            title: test.title.clone(),
-            file: test.file.clone(),
-            cells,
-        });
-    }
-    Ok(IsolationMatrix {
-        profile: options.profile.clone(),
-        levels: levels.to_vec(),
-        rows,
-    })
-}
-
-/// Every `*.toml` in `dir` (not recursive), sorted by name, each of which must be an
-/// isolation test. `Err` lists every bad file as `file:line:col: message`.
-pub fn load_isolation_tests(dir: &Path) -> Result<Vec<IsolationTest>, Vec<String>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| vec![format!("{}: cannot read directory: {e}", dir.display())])?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(vec![format!(
-            "{}: no *.toml isolation tests in this directory",
-            dir.display()
-        )]);
-    }
-    let mut tests = Vec::new();
-    let mut errors = Vec::new();
-    for file in files {
-        let label = file.display().to_string();
-        match std::fs::read_to_string(&file) {
-            Err(e) => errors.push(format!("{label}: cannot read: {e}")),
-            Ok(text) if !is_isolation_test(&text) => errors.push(format!(
-                "{label}:1:1: not an isolation test; add `isolation_test = 1` at the top or move the file out of {}",
-                dir.display()
-            )),
-            Ok(text) => match IsolationTest::parse(&text, &label) {
-                Ok(t) => tests.push(t),
-                Err(e) => errors.push(e.to_string()),
-            },
-        }
-    }
-    if errors.is_empty() {
-        Ok(tests)
-    } else {
-        Err(errors)
-    }
+    let dialect = PostgresIsolation {
+        connect: connect_options(endpoint)?,
+    };
+    let runs = [ProfileRun::plain(&options.profile, levels)];
+    run_suite(&dialect, tests, &runs, options).await
 }
 
 fn connect_options(endpoint: &Endpoint) -> Result<PgConnectOptions, DriverError> {
@@ -184,39 +72,120 @@ fn connect_options(endpoint: &Endpoint) -> Result<PgConnectOptions, DriverError>
         .map_err(|e| classify::connect_error(&e, "primary", "(unparsed url)"))
 }
 
-fn addr_of(options: &PgConnectOptions) -> String {
-    format!("{}:{}", options.get_host(), options.get_port())
+/// Errors a statement may end with as part of PostgreSQL preventing an anomaly: class 40
+/// (serialization failure, deadlock), 25P02 (statements after such an error in the same
+/// transaction) and class 23 (a constraint stopped a conflicting write). Any other error
+/// means the test itself is broken (a typo, a missing table), so its verdict is not trusted.
+pub fn is_conflict_sqlstate(sqlstate: &str) -> bool {
+    sqlstate.starts_with("40") || sqlstate.starts_with("23") || sqlstate == "25P02"
 }
 
-async fn connect_with(options: &PgConnectOptions) -> Result<PgConnection, DriverError> {
-    let addr = addr_of(options);
-    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(classify::connect_error(&e, "primary", &addr)),
-        Err(_) => Err(classify::connect_timeout_error(
-            "primary",
-            &addr,
-            CONNECT_TIMEOUT,
-        )),
+struct PostgresIsolation {
+    connect: PgConnectOptions,
+}
+
+#[async_trait]
+impl IsolationDialect for PostgresIsolation {
+    fn key(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn connect(&self) -> Result<Box<dyn IsolationConn>, DriverError> {
+        let addr = format!("{}:{}", self.connect.get_host(), self.connect.get_port());
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, self.connect.connect()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(classify::connect_error(&e, "primary", &addr)),
+            Err(_) => {
+                return Err(classify::connect_timeout_error(
+                    "primary",
+                    &addr,
+                    CONNECT_TIMEOUT,
+                ))
+            }
+        };
+        Ok(Box::new(PgSession(conn)))
+    }
+
+    fn admin_setup(&self, statement_timeout: Duration) -> Vec<String> {
+        vec![format!(
+            "SET statement_timeout = '{}ms'",
+            statement_timeout.as_millis().max(1)
+        )]
+    }
+
+    fn create_namespace(&self, name: &str) -> Vec<String> {
+        vec![
+            format!("CREATE SCHEMA {name}"),
+            format!("SET search_path TO {name}"),
+        ]
+    }
+
+    fn drop_namespace(&self, name: &str) -> String {
+        format!("DROP SCHEMA IF EXISTS {name} CASCADE")
+    }
+
+    fn session_setup(&self, namespace: &str, statement_timeout: Duration) -> Vec<String> {
+        vec![
+            format!("SET search_path TO {namespace}"),
+            format!(
+                "SET statement_timeout = '{}ms'",
+                statement_timeout.as_millis().max(1)
+            ),
+        ]
+    }
+
+    fn session_id_sql(&self) -> &'static str {
+        "SELECT pg_backend_pid()"
+    }
+
+    fn begin(&self, level: IsolationLevel) -> Vec<String> {
+        vec![format!("BEGIN ISOLATION LEVEL {}", level.sql())]
+    }
+
+    fn waiting_sql(&self, ids: &[i64]) -> String {
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        format!(
+            "SELECT p FROM unnest(ARRAY[{}]::int4[]) AS p WHERE cardinality(pg_blocking_pids(p)) > 0",
+            list.join(",")
+        )
+    }
+
+    fn lock_poll(&self) -> Duration {
+        Duration::from_millis(5)
+    }
+
+    fn terminate_sql(&self, id: i64) -> String {
+        format!("SELECT pg_terminate_backend({id})")
+    }
+
+    fn in_transaction_sql(&self) -> Option<&'static str> {
+        // A failed transaction stays open (25P02) until its end.
+        None
     }
 }
 
-async fn connect_admin(options: &PgConnectOptions) -> Result<PgConnection, DriverError> {
-    let options = options.clone().options([(
-        "statement_timeout",
-        format!("{}ms", ADMIN_STATEMENT_TIMEOUT.as_millis()),
-    )]);
-    connect_with(&options).await
-}
+/// One session or admin connection; statements over the simple query protocol.
+struct PgSession(PgConnection);
 
-/// `assay_iso_<pid>_<n>`: unique per process and call, valid unquoted.
-fn fresh_schema() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "assay_iso_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+#[async_trait]
+impl IsolationConn for PgSession {
+    async fn run(&mut self, sql: &str) -> Ran {
+        // A bare `&str` has no arguments, so sqlx sends it as a simple query (text results).
+        match self.0.fetch_all(sql).await {
+            Err(e) => error_ran(&e),
+            Ok(rows) => match rows.iter().map(row_text).collect::<Result<Vec<_>, _>>() {
+                Ok(rows) => Ran::rows(rows),
+                Err(e) => Ran::failed(ObservedResult::Error {
+                    sqlstate: String::new(),
+                    message: format!("a value could not be read as text: {e}"),
+                }),
+            },
+        }
+    }
+
+    async fn close(self: Box<Self>) {
+        let _ = self.0.close().await;
+    }
 }
 
 /// A row's values as text; NULL as `NULL`.
@@ -232,26 +201,8 @@ fn row_text(row: &PgRow) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// Runs one statement over the simple query protocol; the result as observed.
-async fn run_text(conn: &mut PgConnection, sql: &str, timeout: Duration) -> ObservedResult {
-    // A bare `&str` has no arguments, so sqlx sends it as a simple query (text results).
-    match tokio::time::timeout(timeout, conn.fetch_all(sql)).await {
-        Err(_) => ObservedResult::NotFinished {
-            reason: format!("no answer within {timeout:?}"),
-        },
-        Ok(Err(e)) => error_result(&e),
-        Ok(Ok(rows)) => match rows.iter().map(row_text).collect::<Result<Vec<_>, _>>() {
-            Ok(rows) => ObservedResult::Rows { rows },
-            Err(e) => ObservedResult::Error {
-                sqlstate: String::new(),
-                message: format!("a value could not be read as text: {e}"),
-            },
-        },
-    }
-}
-
-fn error_result(e: &sqlx::Error) -> ObservedResult {
-    match e {
+fn error_ran(e: &sqlx::Error) -> Ran {
+    let result = match e {
         sqlx::Error::Database(db) => ObservedResult::Error {
             sqlstate: db.code().map(|c| c.into_owned()).unwrap_or_default(),
             message: one_line(db.message()),
@@ -260,445 +211,42 @@ fn error_result(e: &sqlx::Error) -> ObservedResult {
             sqlstate: String::new(),
             message: one_line(&other.to_string()),
         },
+    };
+    let conflict =
+        matches!(&result, ObservedResult::Error { sqlstate, .. } if is_conflict_sqlstate(sqlstate));
+    Ran {
+        result,
+        conflict,
+        ends_transaction: false,
     }
 }
 
-/// A statement for a session task: its step index (0-based) and text.
-struct Job {
-    index: usize,
-    sql: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// What a session task reports for a job.
-struct Done {
-    index: usize,
-    result: ObservedResult,
-}
-
-/// One session: runs its jobs in order on its own connection, beginning the transaction at
-/// `level` before the first; on close, rolls back whatever is open.
-async fn session_task(
-    mut conn: PgConnection,
-    level: IsolationLevel,
-    statement_bound: Duration,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    done: mpsc::UnboundedSender<Done>,
-) {
-    let mut begun = false;
-    while let Some(job) = jobs.recv().await {
-        let mut result = None;
-        if !begun {
-            begun = true;
-            let begin = format!("BEGIN ISOLATION LEVEL {}", level.sql());
-            let r = run_text(&mut conn, &begin, statement_bound).await;
-            if !matches!(r, ObservedResult::Rows { .. }) {
-                result = Some(r);
-            }
+    #[test]
+    fn conflict_errors_are_told_from_broken_tests() {
+        for code in ["40001", "40P01", "23505", "25P02"] {
+            assert!(is_conflict_sqlstate(code), "{code}");
         }
-        let result = match result {
-            Some(failed_begin) => failed_begin,
-            None => run_text(&mut conn, &job.sql, statement_bound).await,
+        for code in ["42601", "42P01", "57014", "08006", ""] {
+            assert!(!is_conflict_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_lock_wait_query_names_every_session() {
+        let d = PostgresIsolation {
+            connect: PgConnectOptions::new(),
         };
-        let broken = matches!(&result, ObservedResult::Error { sqlstate, .. } if sqlstate.is_empty())
-            || matches!(result, ObservedResult::NotFinished { .. });
-        if done
-            .send(Done {
-                index: job.index,
-                result,
-            })
-            .is_err()
-            || broken
-        {
-            break;
-        }
-    }
-    let _ = run_text(&mut conn, "ROLLBACK", Duration::from_secs(2)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
-}
-
-/// A step as the runner tracks it.
-struct StepState {
-    session: usize,
-    issued: bool,
-    queued: bool,
-    blocked: bool,
-    finished_during: Option<usize>,
-    result: Option<ObservedResult>,
-}
-
-/// The sessions of one run and what the runner knows about their statements.
-struct Run<'a> {
-    admin: &'a mut PgConnection,
-    senders: Vec<Option<mpsc::UnboundedSender<Job>>>,
-    pids: Vec<i32>,
-    done: mpsc::UnboundedReceiver<Done>,
-    steps: Vec<StepState>,
-    /// Whether the server answered `pg_blocking_pids`; if not, blocking is judged by time.
-    server_reports_locks: bool,
-}
-
-impl Run<'_> {
-    /// The statement a session is running (its oldest unfinished issued step).
-    fn in_flight(&self, session: usize) -> Option<usize> {
-        self.steps
-            .iter()
-            .position(|s| s.session == session && s.issued && s.result.is_none())
-    }
-
-    fn absorb(&mut self, d: Done, during: usize) {
-        if let Some(s) = self.steps.get_mut(d.index) {
-            if s.result.is_none() {
-                s.result = Some(d.result);
-                s.finished_during = Some(during);
-            }
-        }
-    }
-
-    /// Sessions (indexes) whose in-flight statement waits on another session's lock now.
-    async fn blocked_sessions(&mut self, busy: &[usize]) -> Option<Vec<usize>> {
-        if !self.server_reports_locks {
-            return None;
-        }
-        let pids: Vec<i32> = busy.iter().map(|&s| self.pids[s]).collect();
-        let query = sqlx::query(
-            "SELECT p FROM unnest($1::int4[]) AS p WHERE cardinality(pg_blocking_pids(p)) > 0",
-        )
-        .bind(&pids)
-        .fetch_all(&mut *self.admin);
-        match tokio::time::timeout(Duration::from_secs(2), query).await {
-            Ok(Ok(rows)) => {
-                let blocked: Vec<i32> = rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
-                Some(
-                    busy.iter()
-                        .copied()
-                        .filter(|s| blocked.contains(&self.pids[*s]))
-                        .collect(),
-                )
-            }
-            _ => {
-                self.server_reports_locks = false;
-                None
-            }
-        }
-    }
-
-    /// Waits until every session is idle, or (unless `until_idle`) idle or blocked on a lock,
-    /// at most `bound`. Marks the in-flight statements seen blocked.
-    async fn settle(&mut self, during: usize, bound: Duration, until_idle: bool) {
-        let deadline = Instant::now() + bound;
-        // Blocked on two looks in a row, so a waiter the lock was just handed to is not
-        // mistaken for one still waiting.
-        let mut blocked_before: Vec<usize> = Vec::new();
-        loop {
-            while let Ok(d) = self.done.try_recv() {
-                self.absorb(d, during);
-            }
-            let busy: Vec<usize> = (0..self.senders.len())
-                .filter(|s| self.in_flight(*s).is_some())
-                .collect();
-            if busy.is_empty() {
-                return;
-            }
-            let timed_out = Instant::now() >= deadline;
-            match self.blocked_sessions(&busy).await {
-                Some(blocked) => {
-                    for &s in &blocked {
-                        if let Some(i) = self.in_flight(s) {
-                            self.steps[i].blocked = true;
-                        }
-                    }
-                    let stable = blocked.iter().all(|s| blocked_before.contains(s));
-                    if !until_idle && blocked.len() == busy.len() && stable {
-                        return;
-                    }
-                    blocked_before = blocked;
-                }
-                None if timed_out && !until_idle => {
-                    // No lock information: a statement this slow counts as blocked.
-                    for s in busy {
-                        if let Some(i) = self.in_flight(s) {
-                            self.steps[i].blocked = true;
-                        }
-                    }
-                    return;
-                }
-                None => {}
-            }
-            if timed_out {
-                return;
-            }
-            if let Ok(Some(d)) = tokio::time::timeout(POLL, self.done.recv()).await {
-                self.absorb(d, during);
-            }
-        }
-    }
-}
-
-async fn run_cell(
-    connect: &PgConnectOptions,
-    test: &IsolationTest,
-    level: IsolationLevel,
-    options: &IsolationRunOptions,
-) -> IsolationCell {
-    let expected = test.expected(&options.profile, level);
-    let (result, evidence) = match run_once(connect, test, level, options).await {
-        Ok((result, evidence)) => (result, evidence),
-        Err(message) => (
-            CellResult::Error { message },
-            IsolationEvidence {
-                steps: Vec::new(),
-                conditions: Vec::new(),
-            },
-        ),
-    };
-    IsolationCell {
-        level,
-        result,
-        expected,
-        evidence,
-    }
-}
-
-/// One test at one level in a schema of its own, dropped afterwards whatever happened.
-async fn run_once(
-    connect: &PgConnectOptions,
-    test: &IsolationTest,
-    level: IsolationLevel,
-    options: &IsolationRunOptions,
-) -> Result<(CellResult, IsolationEvidence), String> {
-    let mut admin = connect_admin(connect).await.map_err(|e| e.message)?;
-    let schema = fresh_schema();
-    let created = run_text(
-        &mut admin,
-        &format!("CREATE SCHEMA {schema}; SET search_path TO {schema}"),
-        ADMIN_STATEMENT_TIMEOUT,
-    )
-    .await;
-    if !matches!(created, ObservedResult::Rows { .. }) {
-        return Err(format!("creating schema {schema} failed: {created}"));
-    }
-    let outcome = run_in_schema(&mut admin, connect, &schema, test, level, options).await;
-    let dropped = run_text(
-        &mut admin,
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        ADMIN_STATEMENT_TIMEOUT,
-    )
-    .await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), admin.close()).await;
-    let outcome = outcome?;
-    if !matches!(dropped, ObservedResult::Rows { .. }) {
-        return Err(format!(
-            "the test ran, but dropping schema {schema} failed: {dropped}; drop it by hand"
-        ));
-    }
-    Ok(outcome)
-}
-
-async fn run_in_schema(
-    admin: &mut PgConnection,
-    connect: &PgConnectOptions,
-    schema: &str,
-    test: &IsolationTest,
-    level: IsolationLevel,
-    options: &IsolationRunOptions,
-) -> Result<(CellResult, IsolationEvidence), String> {
-    for (i, sql) in test.setup.iter().enumerate() {
-        let r = run_text(admin, sql, ADMIN_STATEMENT_TIMEOUT).await;
-        if !matches!(r, ObservedResult::Rows { .. }) {
-            return Err(format!("setup statement {} (`{sql}`) failed: {r}", i + 1));
-        }
-    }
-
-    let session_options = connect.clone().options([
-        ("search_path", schema.to_string()),
-        (
-            "statement_timeout",
-            format!("{}ms", options.statement_timeout.as_millis().max(1)),
-        ),
-    ]);
-    let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let mut senders = Vec::new();
-    let mut pids = Vec::new();
-    let mut tasks = Vec::new();
-    for s in 1..=test.sessions {
-        let mut conn = connect_with(&session_options)
-            .await
-            .map_err(|e| format!("session {s}: {}", e.message))?;
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| format!("session {s}: reading its backend pid failed: {e}"))?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        tasks.push(tokio::spawn(session_task(
-            conn,
-            level,
-            options.statement_timeout + Duration::from_secs(2),
-            rx,
-            done_tx.clone(),
-        )));
-        senders.push(Some(tx));
-        pids.push(pid);
-    }
-    drop(done_tx);
-
-    let mut run = Run {
-        admin,
-        senders,
-        pids,
-        done: done_rx,
-        steps: test
-            .steps
-            .iter()
-            .map(|s| StepState {
-                session: s.session as usize - 1,
-                issued: false,
-                queued: false,
-                blocked: false,
-                finished_during: None,
-                result: None,
-            })
-            .collect(),
-        server_reports_locks: true,
-    };
-    for (i, step) in test.steps.iter().enumerate() {
-        run.settle(i + 1, options.settle_timeout, false).await;
-        let session = step.session as usize - 1;
-        let queued = run.in_flight(session).is_some();
-        let sent = run.senders[session].as_ref().is_some_and(|tx| {
-            tx.send(Job {
-                index: i,
-                sql: step.sql.clone(),
-            })
-            .is_ok()
-        });
-        let state = &mut run.steps[i];
-        state.queued = queued;
-        if sent {
-            state.issued = true;
-        } else {
-            state.result = Some(ObservedResult::NotFinished {
-                reason: format!("session {} had already ended", step.session),
-            });
-        }
-        run.settle(i + 1, options.settle_timeout, false).await;
-    }
-    let last = test.steps.len();
-    run.settle(last, options.finish_timeout, true).await;
-
-    // Whatever is still in flight is stuck behind a transaction the test left open.
-    let stuck: Vec<usize> = (0..run.senders.len())
-        .filter(|s| run.in_flight(*s).is_some())
-        .collect();
-    for i in 0..run.steps.len() {
-        let s = &mut run.steps[i];
-        if s.issued && s.result.is_none() {
-            s.result = Some(ObservedResult::NotFinished {
-                reason: "still blocked when every step had been sent".into(),
-            });
-        }
-    }
-    for s in &stuck {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            sqlx::query("SELECT pg_terminate_backend($1)")
-                .bind(run.pids[*s])
-                .execute(&mut *run.admin),
-        )
-        .await;
-    }
-    run.senders.iter_mut().for_each(|tx| drop(tx.take()));
-    for task in tasks {
-        let abort = task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
-
-    let mut evidence_steps: Vec<StepEvidence> = test
-        .steps
-        .iter()
-        .zip(&run.steps)
-        .enumerate()
-        .map(|(i, (step, state))| StepEvidence {
-            index: i + 1,
-            session: step.session,
-            id: step.id.clone(),
-            sql: step.sql.clone(),
-            blocked: state.blocked,
-            queued: state.queued,
-            finished_during_step: state.finished_during.filter(|d| *d != i + 1),
-            result: state.result.clone().unwrap_or(ObservedResult::NotFinished {
-                reason: "never sent".into(),
-            }),
-        })
-        .collect();
-    let admin = run.admin;
-    for (j, read) in test.after.iter().enumerate() {
-        let result = run_text(admin, &read.sql, ADMIN_STATEMENT_TIMEOUT).await;
-        evidence_steps.push(StepEvidence {
-            index: last + j + 1,
-            session: 0,
-            id: Some(read.id.clone()),
-            sql: read.sql.clone(),
-            blocked: false,
-            queued: false,
-            finished_during_step: None,
-            result,
-        });
-    }
-
-    let observations: BTreeMap<String, Observation> = evidence_steps
-        .iter()
-        .filter_map(|e| {
-            e.id.clone().map(|id| {
-                (
-                    id,
-                    Observation {
-                        blocked: e.blocked,
-                        result: e.result.clone(),
-                    },
-                )
-            })
-        })
-        .collect();
-    let (verdict, conditions) = test.verdict(&|id| observations.get(id).cloned());
-    let broken = evidence_steps.iter().find_map(|e| match &e.result {
-        ObservedResult::Error { sqlstate, message } if !is_conflict_sqlstate(sqlstate) => {
-            Some(format!(
-                "step {} ({}) failed with {}: {message}; only conflict errors (SQLSTATE 40xxx, 23xxx, 25P02) belong to a verdict, so the test or the server is broken",
-                e.index,
-                who(e.session),
-                if sqlstate.is_empty() { "a client error" } else { sqlstate.as_str() }
-            ))
-        }
-        ObservedResult::NotFinished { reason } => Some(format!(
-            "step {} ({}: {}) did not finish: {reason}; a session probably left its transaction open",
-            e.index,
-            who(e.session),
-            e.sql
-        )),
-        _ => None,
-    });
-    let result = match broken {
-        Some(message) => CellResult::Error { message },
-        None => CellResult::Verdict { verdict },
-    };
-    Ok((
-        result,
-        IsolationEvidence {
-            steps: evidence_steps,
-            conditions,
-        },
-    ))
-}
-
-fn who(session: u32) -> String {
-    if session == 0 {
-        "after-read".to_string()
-    } else {
-        format!("T{session}")
+        assert_eq!(
+            d.waiting_sql(&[101, 102]),
+            "SELECT p FROM unnest(ARRAY[101,102]::int4[]) AS p WHERE cardinality(pg_blocking_pids(p)) > 0"
+        );
+        assert_eq!(
+            d.begin(IsolationLevel::RepeatableRead),
+            ["BEGIN ISOLATION LEVEL REPEATABLE READ"]
+        );
     }
 }

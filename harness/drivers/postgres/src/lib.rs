@@ -32,6 +32,8 @@ mod native;
 mod security;
 mod session;
 pub mod slt;
+mod verify;
+mod verify_sql;
 mod wire;
 
 /// The shared `sql.*` checks (declared in `assay-sql-common`), which this driver runs.
@@ -44,6 +46,8 @@ pub use lag::{ReplicaLag, ReplicaLagSummary, LAG_TABLE, MAX_LAG_SAMPLES};
 /// The native checks this driver runs (`postgres.*`, and the same under `sql.*`).
 pub use native::NATIVE_CHECKS;
 pub use slt::{find_slt_files, run_slt, SltFailure, SltFileResult, SltReport};
+/// `assay verify`'s PostgreSQL side.
+pub use verify::PgTableSource;
 
 use assay_core::scenario::TableSpec;
 use assay_core::{

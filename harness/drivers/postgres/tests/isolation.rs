@@ -48,8 +48,11 @@ async fn the_shipped_suite_matches_postgresqls_documented_matrix() {
             "G1c",
             "OTV",
             "PMP",
+            "PMP-write",
             "P4",
             "G-single",
+            "GS-pred",
+            "GS-write",
             "G2-item",
             "G2",
             "G2-fekete"
@@ -73,8 +76,11 @@ async fn the_shipped_suite_matches_postgresqls_documented_matrix() {
         ("G1c", [Prevented, Prevented, Prevented]),
         ("OTV", [Prevented, Prevented, Prevented]),
         ("PMP", [Occurs, Prevented, Prevented]),
+        ("PMP-write", [Occurs, Prevented, Prevented]),
         ("P4", [Occurs, Prevented, Prevented]),
         ("G-single", [Occurs, Prevented, Prevented]),
+        ("GS-pred", [Occurs, Prevented, Prevented]),
+        ("GS-write", [Occurs, Prevented, Prevented]),
         ("G2-item", [Occurs, Occurs, Prevented]),
         ("G2", [Occurs, Occurs, Prevented]),
         ("G2-fekete", [Occurs, Occurs, Prevented]),
@@ -127,7 +133,28 @@ async fn the_shipped_suite_matches_postgresqls_documented_matrix() {
     );
     let json = serde_json::to_value(&matrix).unwrap();
     assert_eq!(json["profile"], "postgres");
-    assert_eq!(json["rows"].as_array().unwrap().len(), 11);
+    assert_eq!(json["rows"].as_array().unwrap().len(), 14);
+    // Hermitage's write-predicate tests: under REPEATABLE READ the delete waits for the
+    // concurrent update, then fails to serialize; under READ COMMITTED it deletes nothing.
+    let delete = &matrix
+        .cell("PMP-write", RepeatableRead)
+        .unwrap()
+        .evidence
+        .steps[2];
+    assert!(delete.blocked, "{delete}");
+    assert!(
+        matches!(&delete.result, ObservedResult::Error { sqlstate, .. } if sqlstate == "40001"),
+        "{delete}"
+    );
+    let delete = &matrix
+        .cell("GS-write", RepeatableRead)
+        .unwrap()
+        .evidence
+        .steps[5];
+    assert!(
+        matches!(&delete.result, ObservedResult::Error { sqlstate, .. } if sqlstate == "40001"),
+        "{delete}"
+    );
 
     emu.stop().await;
 }
