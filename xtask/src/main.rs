@@ -159,7 +159,8 @@ fn cmd_run(args: &[String]) -> u8 {
         "throughput" => (vec!["scenarios/throughput"], THROUGHPUT_TARGETS),
         // Targets whose transactions can mix reads and appends; the checkers judge them.
         "consistency" => (vec!["scenarios/consistency"], "postgres,spanner-emulator"),
-        "isolation" => (vec!["scenarios/conformance/isolation"], "postgres"),
+        // Hermitage's tests on both SQL families, one side-by-side matrix.
+        "isolation" => (vec!["scenarios/conformance/isolation"], "postgres,mysql"),
         // Failover on a primary + replica, and a restarted in-memory stand-in.
         "failover" => (
             vec!["scenarios/failover"],

@@ -81,6 +81,8 @@ fn lost_update_future_read_and_dirty_update() {
     let h = "{:type :invoke, :process 0, :f :txn, :value [[:append :x 1]]}\n{:type :fail, :process 0, :f :txn, :value [[:append :x 1]]}\n{:type :ok, :process 1, :f :txn, :value [[:append :x 2]]}\n{:type :ok, :process 2, :f :txn, :value [[:r :x [1 2]]]}";
     shows(h, Model::ReadCommitted, "dirty-update");
     shows(h, Model::ReadCommitted, "G1a");
+    // Read uncommitted allows reading an aborted write (Elle's PL-1: G0 only).
+    valid(h, Model::ReadUncommitted);
 }
 
 #[test]

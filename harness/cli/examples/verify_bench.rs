@@ -72,10 +72,19 @@ fn parse_args() -> Result<Args, String> {
 
 /// Peak resident set size of this process so far (VmHWM), in MiB.
 fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// Resident set size now (VmRSS), in MiB.
+fn rss_mib() -> Option<f64> {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -137,6 +146,7 @@ async fn measure(
     mapping: Option<&assay_core::verify::mapping::Mapping>,
 ) -> Result<bool, String> {
     let reset = reset_peak_rss();
+    let rss_before = rss_mib();
     let started = Instant::now();
     let (s, t) = futures::try_join!(source.describe(tables.0), target.describe(tables.1))
         .map_err(|e| e.message)?;
@@ -175,7 +185,10 @@ async fn measure(
         report.source.rows_per_s,
         report.target.rows_per_s,
         match (reset, peak_rss_mib()) {
-            (true, Some(mib)) => format!("{mib:.1} MiB (VmHWM during the compare)"),
+            (true, Some(mib)) => format!(
+                "{mib:.1} MiB (VmHWM during the compare; {} MiB resident when it began)",
+                rss_before.map_or("?".into(), |r| format!("{r:.1}"))
+            ),
             (false, Some(mib)) => format!("{mib:.1} MiB (VmHWM of the whole process: clear_refs refused)"),
             (_, None) => "not readable (/proc/self/status)".into(),
         }

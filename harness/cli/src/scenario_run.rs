@@ -155,6 +155,22 @@ pub(crate) async fn run_one(
             .scenario(&scenario.name)
             .phase(phase)
     };
+    let family = live.endpoint.family();
+    if !scenario.families.is_empty() && !scenario.families.contains(&family) {
+        record.status = ScenarioStatus::Unsupported {
+            reason: format!(
+                "unsupported: written for {} only (`families`); this target is {family}",
+                scenario
+                    .families
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            missing: Vec::new(),
+        };
+        return (record, Vec::new());
+    }
     let rig = if scenario.faults.is_empty() && scenario.replication.is_none() {
         None
     } else {

@@ -163,8 +163,15 @@ pub enum CheckKind {
     Serializable,
     #[serde(rename = "snapshot-isolation")]
     SnapshotIsolation,
+    /// Adya PL-2.99: what a level named REPEATABLE READ claims where it is not snapshot
+    /// isolation (InnoDB).
+    #[serde(rename = "repeatable-read")]
+    RepeatableRead,
     #[serde(rename = "read-committed")]
     ReadCommitted,
+    /// Adya PL-1: what READ UNCOMMITTED claims.
+    #[serde(rename = "read-uncommitted")]
+    ReadUncommitted,
     #[serde(rename = "session")]
     Session,
 }
@@ -178,7 +185,9 @@ impl CheckKind {
             CheckKind::StrictSerializable => Some("strict-serializable"),
             CheckKind::Serializable => Some("serializable"),
             CheckKind::SnapshotIsolation => Some("snapshot-isolation"),
+            CheckKind::RepeatableRead => Some("repeatable-read"),
             CheckKind::ReadCommitted => Some("read-committed"),
+            CheckKind::ReadUncommitted => Some("read-uncommitted"),
             CheckKind::Session => Some("session"),
         }
     }

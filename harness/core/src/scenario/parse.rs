@@ -40,6 +40,10 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     /// How a primary + replica target replicates (`replication = "synchronous"`).
     pub replication: Option<Replication>,
+    /// The backend families the scenario is written for (`families = [...]`), e.g. where
+    /// the model a level is judged against is what one family documents; empty: every
+    /// family. On a target of another family the scenario is unsupported.
+    pub families: Vec<crate::target::Family>,
     explicit_requires: Vec<Capability>,
 }
 
@@ -346,6 +350,7 @@ impl Scenario {
             isolation: raw.isolation,
             faults,
             replication: raw.replication,
+            families: raw.families,
             name: raw.name,
             description: raw.description,
             kind: raw.kind,

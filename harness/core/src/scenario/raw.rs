@@ -24,6 +24,8 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub(super) requires: Vec<Capability>,
     #[serde(default)]
+    pub(super) families: Vec<crate::target::Family>,
+    #[serde(default)]
     pub(super) checks: Option<Vec<CheckKind>>,
     #[serde(default)]
     pub(super) thresholds: Vec<Spanned<String>>,

@@ -169,6 +169,38 @@ duration = "5s"
 }
 
 #[test]
+fn families_limit_a_scenario_and_levels_have_their_models() {
+    let src = r#"
+format = 1
+name = "rr"
+kind = "consistency"
+families = ["mysql"]
+isolation = "repeatable_read"
+checks = ["repeatable-read", "read-uncommitted"]
+
+[[setup.tables]]
+name = "lists"
+
+[consistency]
+workload = "list-append"
+ops = 100
+duration = "5s"
+"#;
+    let s = Scenario::parse(src, "rr.toml").unwrap();
+    assert_eq!(s.families, vec![crate::target::Family::Mysql]);
+    assert_eq!(
+        s.checks,
+        vec![CheckKind::RepeatableRead, CheckKind::ReadUncommitted]
+    );
+    assert_eq!(s.checks[0].model_name(), Some("repeatable-read"));
+    assert_eq!(s.checks[1].model_name(), Some("read-uncommitted"));
+    let all = Scenario::parse(&src.replace("families = [\"mysql\"]\n", ""), "rr.toml").unwrap();
+    assert!(all.families.is_empty());
+    let e = Scenario::parse(&src.replace("[\"mysql\"]", "[\"oracle\"]"), "rr.toml").unwrap_err();
+    assert!(e.message.contains("unknown variant `oracle`"), "{e}");
+}
+
+#[test]
 fn line_col_counts_characters() {
     assert_eq!(line_col("ab\ncd", 4), (2, 2));
     assert_eq!(line_col("é\nx", 0), (1, 1));

@@ -104,10 +104,14 @@ impl Dialect {
                 Kind::Text => format!("'x' || encode(convert_to({c}::text, 'UTF8'), 'hex') || ';'"),
                 _ => return Err(cannot()),
             },
+            // No ELSE: a NULL must stay NULL (and become `N;`), not turn into false.
             Kind::Bool => match natural {
-                Kind::Bool => format!("CASE WHEN {c} THEN 'T;' ELSE 'F;' END"),
-                Kind::Text => format!("CASE WHEN {c}::text::bool THEN 'T;' ELSE 'F;' END"),
-                Kind::Number => format!("CASE WHEN {c} <> 0 THEN 'T;' ELSE 'F;' END"),
+                Kind::Bool => format!("CASE WHEN {c} THEN 'T;' WHEN NOT {c} THEN 'F;' END"),
+                Kind::Text => {
+                    let b = format!("{c}::text::bool");
+                    format!("CASE WHEN {b} THEN 'T;' WHEN NOT {b} THEN 'F;' END")
+                }
+                Kind::Number => format!("CASE WHEN {c} <> 0 THEN 'T;' WHEN {c} = 0 THEN 'F;' END"),
                 _ => return Err(cannot()),
             },
             Kind::Timestamp => match (natural, col.stored_as) {
