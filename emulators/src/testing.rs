@@ -3,6 +3,8 @@
 //! `ASSAY_ALLOW_MISSING_BACKENDS=1` says to leave such tests out, and then the test prints
 //! `NOT RUN` instead of pretending it passed.
 
+pub mod leftovers;
+
 use crate::availability;
 use assay_core::LocalBackend;
 use std::path::Path;
