@@ -115,9 +115,13 @@ fn pg_url(emu: &Emulator) -> String {
 }
 
 async fn sql(url: &str, statements: &[String]) -> Result<(), String> {
-    let mut conn = PgConnection::connect(url).await.map_err(|e| e.to_string())?;
+    let mut conn = PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
     for s in statements {
-        conn.execute(s.as_str()).await.map_err(|e| format!("{s}: {e}"))?;
+        conn.execute(s.as_str())
+            .await
+            .map_err(|e| format!("{s}: {e}"))?;
     }
     Ok(())
 }
@@ -156,8 +160,14 @@ async fn measure(
     };
     let plans = assay_verify::resolve(&request, &s, &t).map_err(|e| e.message)?;
     let outcome = compare(
-        Side { source, plan: &plans.source },
-        Side { source: target, plan: &plans.target },
+        Side {
+            source,
+            plan: &plans.source,
+        },
+        Side {
+            source: target,
+            plan: &plans.target,
+        },
         &Options::default(),
         &|line| eprintln!("  … {line}"),
     )
@@ -171,7 +181,10 @@ async fn measure(
         table: table.to_string(),
     };
     let report = assay_verify::build_report(
-        (info(source.family(), &s.table), info(target.family(), &t.table)),
+        (
+            info(source.family(), &s.table),
+            info(target.family(), &t.table),
+        ),
         (source.stats(), target.stats()),
         &plans,
         &outcome,
@@ -189,7 +202,8 @@ async fn measure(
                 "{mib:.1} MiB (VmHWM during the compare; {} MiB resident when it began)",
                 rss_before.map_or("?".into(), |r| format!("{r:.1}"))
             ),
-            (false, Some(mib)) => format!("{mib:.1} MiB (VmHWM of the whole process: clear_refs refused)"),
+            (false, Some(mib)) =>
+                format!("{mib:.1} MiB (VmHWM of the whole process: clear_refs refused)"),
             (_, None) => "not readable (/proc/self/status)".into(),
         }
     );
@@ -208,7 +222,10 @@ async fn postgres_figure(pg: &Emulator, a: &Args) -> Result<bool, String> {
             table("bench_b"),
             fill("bench_a", a.rows),
             fill("bench_b", a.rows),
-            format!("UPDATE bench_b.items SET name = 'changed' WHERE id = {}", a.rows / 2),
+            format!(
+                "UPDATE bench_b.items SET name = 'changed' WHERE id = {}",
+                a.rows / 2
+            ),
             "ANALYZE bench_a.items".into(),
             "ANALYZE bench_b.items".into(),
         ],
@@ -219,8 +236,12 @@ async fn postgres_figure(pg: &Emulator, a: &Args) -> Result<bool, String> {
         a.rows,
         started.elapsed().as_secs_f64()
     );
-    let source = PgTableSource::connect(pg.endpoint(), a.parallel).await.map_err(|e| e.message)?;
-    let target = PgTableSource::connect(pg.endpoint(), a.parallel).await.map_err(|e| e.message)?;
+    let source = PgTableSource::connect(pg.endpoint(), a.parallel)
+        .await
+        .map_err(|e| e.message)?;
+    let target = PgTableSource::connect(pg.endpoint(), a.parallel)
+        .await
+        .map_err(|e| e.message)?;
     measure(
         &format!("PostgreSQL ↔ PostgreSQL, {} rows, one changed", a.rows),
         &source,
@@ -235,15 +256,30 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
     let url = pg_url(pg);
     let n = a.dynamodb_rows;
     let missing = n / 3;
-    sql(&url, &["CREATE SCHEMA bench_c".into(), table("bench_c"), fill("bench_c", n)]).await?;
-    let Endpoint::Dynamodb { url: ddb_url, region, .. } = ddb.endpoint() else {
+    sql(
+        &url,
+        &[
+            "CREATE SCHEMA bench_c".into(),
+            table("bench_c"),
+            fill("bench_c", n),
+        ],
+    )
+    .await?;
+    let Endpoint::Dynamodb {
+        url: ddb_url,
+        region,
+        ..
+    } = ddb.endpoint()
+    else {
         return Err("not a dynamodb endpoint".into());
     };
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new(region.clone()))
         .endpoint_url(ddb_url.clone().unwrap_or_default())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("bench", "bench", None, None, "bench"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
     client
@@ -268,7 +304,12 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
         .await
         .map_err(|e| format!("CreateTable: {e:?}"))?;
     for _ in 0..200 {
-        let d = client.describe_table().table_name("items").send().await.map_err(|e| format!("{e:?}"))?;
+        let d = client
+            .describe_table()
+            .table_name("items")
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
         if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             break;
         }
@@ -280,7 +321,10 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
         let map = HashMap::from([
             ("id".to_string(), AttributeValue::N(i.to_string())),
             ("name".to_string(), AttributeValue::S(format!("name-{i}"))),
-            ("price".to_string(), AttributeValue::N(format!("{}.{:02}", (i % 10000) / 100, (i % 10000) % 100))),
+            (
+                "price".to_string(),
+                AttributeValue::N(format!("{}.{:02}", (i % 10000) / 100, (i % 10000) % 100)),
+            ),
             ("qty".to_string(), AttributeValue::N((i % 97).to_string())),
             ("active".to_string(), AttributeValue::Bool(i % 2 == 0)),
             (
@@ -291,7 +335,12 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
             ),
         ]);
         WriteRequest::builder()
-            .put_request(PutRequest::builder().set_item(Some(map)).build().expect("an item"))
+            .put_request(
+                PutRequest::builder()
+                    .set_item(Some(map))
+                    .build()
+                    .expect("an item"),
+            )
             .build()
     };
     let batches: Vec<Vec<WriteRequest>> = (1..=n)
@@ -308,7 +357,8 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
                 let mut pending = batch;
                 for round in 0..50u32 {
                     if round > 0 {
-                        tokio::time::sleep(Duration::from_millis(20 * u64::from(round.min(10)))).await;
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(round.min(10))))
+                            .await;
                     }
                     let out = client
                         .batch_write_item()
@@ -316,7 +366,11 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
                         .send()
                         .await
                         .map_err(|e| format!("BatchWriteItem: {e:?}"))?;
-                    pending = out.unprocessed_items().and_then(|u| u.get("items")).cloned().unwrap_or_default();
+                    pending = out
+                        .unprocessed_items()
+                        .and_then(|u| u.get("items"))
+                        .cloned()
+                        .unwrap_or_default();
                     if pending.is_empty() {
                         return Ok(());
                     }
@@ -341,10 +395,17 @@ async fn dynamodb_figure(pg: &Emulator, ddb: &Emulator, a: &Args) -> Result<bool
         "bench-map.toml",
     )
     .map_err(|e| e.to_string())?;
-    let source = PgTableSource::connect(pg.endpoint(), a.parallel).await.map_err(|e| e.message)?;
-    let target = DynamoTableSource::connect(ddb.endpoint(), a.parallel).await.map_err(|e| e.message)?;
+    let source = PgTableSource::connect(pg.endpoint(), a.parallel)
+        .await
+        .map_err(|e| e.message)?;
+    let target = DynamoTableSource::connect(ddb.endpoint(), a.parallel)
+        .await
+        .map_err(|e| e.message)?;
     measure(
-        &format!("PostgreSQL ↔ {} (DynamoDB API), {n} rows, one item missing", ddb.backend()),
+        &format!(
+            "PostgreSQL ↔ {} (DynamoDB API), {n} rows, one item missing",
+            ddb.backend()
+        ),
         &source,
         &target,
         ("bench_c.items", "items"),
@@ -381,7 +442,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     match rt.block_on(run(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {

@@ -85,7 +85,10 @@ async fn verify(args: &VerifyArgs, file_targets: &[FileTarget]) -> Result<u8, St
         None => None,
         Some(path) => {
             let src = std::fs::read_to_string(path).map_err(|e| {
-                format!("--map {}: cannot read it ({e}); check the path", path.display())
+                format!(
+                    "--map {}: cannot read it ({e}); check the path",
+                    path.display()
+                )
             })?;
             Some(mapping::parse(&src, &path.display().to_string()).map_err(|e| e.to_string())?)
         }
@@ -93,7 +96,10 @@ async fn verify(args: &VerifyArgs, file_targets: &[FileTarget]) -> Result<u8, St
     let resolve = |flag: &str, name: &str| {
         TargetSpec::resolve(name.trim(), file_targets).map_err(|e| format!("{flag}: {e}"))
     };
-    let (source_spec, target_spec) = (resolve("--source", &args.source)?, resolve("--target", &args.target)?);
+    let (source_spec, target_spec) = (
+        resolve("--source", &args.source)?,
+        resolve("--target", &args.target)?,
+    );
     for (flag, spec) in [("--source", &source_spec), ("--target", &target_spec)] {
         if !matches!(spec.family, Family::Postgres | Family::Dynamodb) {
             return Err(format!(
@@ -102,28 +108,44 @@ async fn verify(args: &VerifyArgs, file_targets: &[FileTarget]) -> Result<u8, St
             ));
         }
     }
-    let key: Vec<String> = args.key.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+    let key: Vec<String> = args
+        .key
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
     let request = Request {
         table: args.table.as_deref(),
         key: &key,
         mapping: mapping.as_ref(),
     };
-    let (source_table, target_table) = assay_verify::table_names(&request).map_err(|e| e.message)?;
+    let (source_table, target_table) =
+        assay_verify::table_names(&request).map_err(|e| e.message)?;
     let plan = format!(
         "verify: read {source_table} on {} and {target_table} on {} (read-only)",
         source_spec.name, target_spec.name
     );
-    guard(&[source_spec.clone(), target_spec.clone()], args.allow_real, args.yes, &plan)?;
+    guard(
+        &[source_spec.clone(), target_spec.clone()],
+        args.allow_real,
+        args.yes,
+        &plan,
+    )?;
     let parallel = usize::from(args.parallel);
     let started = Instant::now();
-    let (source_ep, target_ep) = (endpoint("--source", &source_spec)?, endpoint("--target", &target_spec)?);
-    let (source, target) = futures::try_join!(open(&source_ep, parallel), open(&target_ep, parallel))?;
+    let (source_ep, target_ep) = (
+        endpoint("--source", &source_spec)?,
+        endpoint("--target", &target_spec)?,
+    );
+    let (source, target) =
+        futures::try_join!(open(&source_ep, parallel), open(&target_ep, parallel))?;
     let (source_shape, target_shape) = futures::try_join!(
         source.describe(&source_table),
         target.describe(&target_table)
     )
     .map_err(|e| e.message)?;
-    let plans = assay_verify::resolve(&request, &source_shape, &target_shape).map_err(|e| e.message)?;
+    let plans =
+        assay_verify::resolve(&request, &source_shape, &target_shape).map_err(|e| e.message)?;
     status(&format!(
         "verify {} ({}) → {} ({}): key ({}), {} column(s)",
         source_spec.name,
@@ -138,8 +160,14 @@ async fn verify(args: &VerifyArgs, file_targets: &[FileTarget]) -> Result<u8, St
         ..Options::default()
     };
     let outcome = compare(
-        Side { source: &*source, plan: &plans.source },
-        Side { source: &*target, plan: &plans.target },
+        Side {
+            source: &*source,
+            plan: &plans.source,
+        },
+        Side {
+            source: &*target,
+            plan: &plans.target,
+        },
         &opts,
         &|line| status(&line),
     )
@@ -161,14 +189,24 @@ async fn verify(args: &VerifyArgs, file_targets: &[FileTarget]) -> Result<u8, St
         &outcome,
         started.elapsed(),
     );
-    print!("{}", assay_verify::render_text(&report, stdout_is_terminal()));
+    print!(
+        "{}",
+        assay_verify::render_text(&report, stdout_is_terminal())
+    );
     if let Some(path) = &args.out {
         let json = serde_json::to_string_pretty(&report).map_err(|e| format!("--out: {e}"))?;
         std::fs::write(path, json + "\n").map_err(|e| {
-            format!("--out {}: cannot write it ({e}); check the directory", path.display())
+            format!(
+                "--out {}: cannot write it ({e}); check the directory",
+                path.display()
+            )
         })?;
     }
-    Ok(if outcome.equal() { EXIT_PASS } else { EXIT_FAIL })
+    Ok(if outcome.equal() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    })
 }
 
 /// Where a target's data is: a stand-in left up by `assay emulators up`, or a

@@ -91,7 +91,9 @@ fn pg_url(emu: &Emulator) -> String {
 async fn sql(url: &str, statements: &[&str]) {
     let mut conn = PgConnection::connect(url).await.expect("connects");
     for s in statements {
-        conn.execute(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        conn.execute(*s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
 }
 
@@ -106,7 +108,13 @@ fn postgres_to_postgres_names_the_changed_column_and_the_missing_row() {
         return;
     };
     let url = pg_url(&pg);
-    let other_db = |u: &str| format!("{}/verify_b", u.strip_suffix("/assay").expect("the stand-in's database is assay"));
+    let other_db = |u: &str| {
+        format!(
+            "{}/verify_b",
+            u.strip_suffix("/assay")
+                .expect("the stand-in's database is assay")
+        )
+    };
     let url_b = other_db(&url);
     let all = fill(1, ROWS);
     rt.block_on(sql(&url, &["CREATE DATABASE verify_b", TABLE, &all]));
@@ -139,7 +147,11 @@ fn postgres_to_postgres_names_the_changed_column_and_the_missing_row() {
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        assay(&args, &[("VERIFY_PG_PASSWORD", password.as_str())], dir.path())
+        assay(
+            &args,
+            &[("VERIFY_PG_PASSWORD", password.as_str())],
+            dir.path(),
+        )
     };
 
     // Equal.
@@ -155,7 +167,10 @@ fn postgres_to_postgres_names_the_changed_column_and_the_missing_row() {
     assert_eq!(report["columns"].as_array().unwrap().len(), 7);
 
     // One column of one row changed: exactly that key and that column.
-    rt.block_on(sql(&url_b, &["UPDATE items SET price = price + 0.01 WHERE id = 1234"]));
+    rt.block_on(sql(
+        &url_b,
+        &["UPDATE items SET price = price + 0.01 WHERE id = 1234"],
+    ));
     let r = verify(&[]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
@@ -176,11 +191,18 @@ fn postgres_to_postgres_names_the_changed_column_and_the_missing_row() {
     // The change undone, one row deleted: missing in target, nothing else.
     rt.block_on(sql(
         &url_b,
-        &["UPDATE items SET price = price - 0.01 WHERE id = 1234", "DELETE FROM items WHERE id = 77"],
+        &[
+            "UPDATE items SET price = price - 0.01 WHERE id = 1234",
+            "DELETE FROM items WHERE id = 77",
+        ],
     ));
     let r = verify(&[]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("id=77") && r.stdout.contains("missing in target"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("id=77") && r.stdout.contains("missing in target"),
+        "{}",
+        r.stdout
+    );
     let report = json(&out);
     assert_eq!(report["differences"]["total"], 1);
     assert_eq!(report["differences"]["missing_in_target"], 1);
@@ -198,7 +220,11 @@ fn postgres_to_postgres_names_the_changed_column_and_the_missing_row() {
     let r = verify(&["--recheck", "--recheck-after", "4s"]);
     rt.block_on(heal).unwrap();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("1 rechecked, 1 caught up"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1 rechecked, 1 caught up"),
+        "{}",
+        r.stdout
+    );
     let report = json(&out);
     assert_eq!(report["recheck"]["cleared"], 1);
     assert_eq!(report["differences"]["total"], 0);
@@ -213,14 +239,18 @@ async fn dynamo_client(emu: &Emulator) -> aws_sdk_dynamodb::Client {
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new(region.clone()))
         .endpoint_url(url.clone().unwrap())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
 #[test]
 fn postgres_to_dynamodb_finds_the_missing_item_through_a_mapping() {
-    tokio::runtime::Runtime::new().unwrap().block_on(postgres_to_dynamodb());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(postgres_to_dynamodb());
 }
 
 async fn postgres_to_dynamodb() {
@@ -253,15 +283,28 @@ async fn postgres_to_dynamodb() {
                 .build()
                 .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
         .expect("create table");
     // dynalite creates tables asynchronously.
     for _ in 0..100 {
-        let d = client.describe_table().table_name("orders").send().await.expect("describe");
-        if d.table().and_then(|t| t.table_status()) == Some(&aws_sdk_dynamodb::types::TableStatus::Active) {
+        let d = client
+            .describe_table()
+            .table_name("orders")
+            .send()
+            .await
+            .expect("describe");
+        if d.table().and_then(|t| t.table_status())
+            == Some(&aws_sdk_dynamodb::types::TableStatus::Active)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -273,11 +316,20 @@ async fn postgres_to_dynamodb() {
             let ms = 1_714_521_600_000i64 + i * 1500;
             let item = HashMap::from([
                 ("pk".to_string(), AttributeValue::N(i.to_string())),
-                ("customer".to_string(), AttributeValue::S(format!("c{}", i % 17))),
-                ("total".to_string(), AttributeValue::N(format!("{:.2}", i as f64 * 1.25))),
+                (
+                    "customer".to_string(),
+                    AttributeValue::S(format!("c{}", i % 17)),
+                ),
+                (
+                    "total".to_string(),
+                    AttributeValue::N(format!("{:.2}", i as f64 * 1.25)),
+                ),
                 (
                     "meta".to_string(),
-                    AttributeValue::M(HashMap::from([("created".to_string(), AttributeValue::N(ms.to_string()))])),
+                    AttributeValue::M(HashMap::from([(
+                        "created".to_string(),
+                        AttributeValue::N(ms.to_string()),
+                    )])),
                 ),
             ]);
             WriteRequest::builder()
@@ -294,7 +346,11 @@ async fn postgres_to_dynamodb() {
                 .send()
                 .await
                 .expect("batch write");
-            pending = out.unprocessed_items().and_then(|u| u.get("orders")).cloned().unwrap_or_default();
+            pending = out
+                .unprocessed_items()
+                .and_then(|u| u.get("orders"))
+                .cloned()
+                .unwrap_or_default();
             if pending.is_empty() {
                 break;
             }
@@ -303,7 +359,12 @@ async fn postgres_to_dynamodb() {
     }
 
     let (bare, password) = split_password(&url);
-    let Endpoint::Dynamodb { url: ddb_url, region, .. } = ddb.endpoint() else {
+    let Endpoint::Dynamodb {
+        url: ddb_url,
+        region,
+        ..
+    } = ddb.endpoint()
+    else {
         unreachable!()
     };
     let dir = tempfile::tempdir().unwrap();
@@ -327,8 +388,19 @@ async fn postgres_to_dynamodb() {
     .unwrap();
     let out = dir.path().join("verify.json");
     let args: Vec<String> = [
-        "verify", "--targets", targets.to_str().unwrap(), "--source", "pg", "--target", "ddb",
-        "--table", "orders", "--map", map.to_str().unwrap(), "--out", out.to_str().unwrap(),
+        "verify",
+        "--targets",
+        targets.to_str().unwrap(),
+        "--source",
+        "pg",
+        "--target",
+        "ddb",
+        "--table",
+        "orders",
+        "--map",
+        map.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -349,7 +421,11 @@ async fn postgres_to_dynamodb() {
     });
     eprintln!("{}{}", r.stdout, r.stderr);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("id=321") && r.stdout.contains("missing in target"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("id=321") && r.stdout.contains("missing in target"),
+        "{}",
+        r.stdout
+    );
     let report = json(&out);
     assert_eq!(report["differences"]["total"], 1, "{report}");
     assert_eq!(report["differences"]["missing_in_target"], 1);
@@ -378,13 +454,48 @@ fn bad_input_is_one_line_with_the_fix_and_exit_2() {
     let t = targets.to_str().unwrap();
     let m = bad_map.to_str().unwrap();
     for (args, needle) in [
-        (vec!["--source", "postgres", "--target", "postgres"], "--table"),
-        (vec!["--source", "nope", "--target", "postgres", "--table", "t"], "--source: unknown target `nope`"),
-        (vec!["--source", "postgres", "--target", "maria", "--table", "t"], "--target maria: verify reads postgres and dynamodb"),
-        (vec!["--source", "postgres", "--target", "postgres", "--table", "t", "--map", m], "map.toml:3:8: type `float64`"),
-        (vec!["--source", "postgres", "--target", "aurora", "--table", "t"], "--allow-real"),
-        (vec!["--source", "postgres", "--target", "postgres", "--table", "t"], "assay emulators up postgres"),
-        (vec!["--source", "postgres", "--target", "postgres", "--table", "t", "--recheck", "--recheck-after", "1h"], "at most 5m"),
+        (
+            vec!["--source", "postgres", "--target", "postgres"],
+            "--table",
+        ),
+        (
+            vec!["--source", "nope", "--target", "postgres", "--table", "t"],
+            "--source: unknown target `nope`",
+        ),
+        (
+            vec!["--source", "postgres", "--target", "maria", "--table", "t"],
+            "--target maria: verify reads postgres and dynamodb",
+        ),
+        (
+            vec![
+                "--source", "postgres", "--target", "postgres", "--table", "t", "--map", m,
+            ],
+            "map.toml:3:8: type `float64`",
+        ),
+        (
+            vec!["--source", "postgres", "--target", "aurora", "--table", "t"],
+            "--allow-real",
+        ),
+        (
+            vec![
+                "--source", "postgres", "--target", "postgres", "--table", "t",
+            ],
+            "assay emulators up postgres",
+        ),
+        (
+            vec![
+                "--source",
+                "postgres",
+                "--target",
+                "postgres",
+                "--table",
+                "t",
+                "--recheck",
+                "--recheck-after",
+                "1h",
+            ],
+            "at most 5m",
+        ),
     ] {
         let mut all = vec!["verify", "--targets", t];
         all.extend(args.iter().copied());

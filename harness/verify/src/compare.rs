@@ -266,7 +266,14 @@ pub async fn compare(
         split = classify(level, &da, &db, opts, &mut levels, &mut leaves);
     }
     // The rows of the small differing buckets, a pass at a time.
-    let mut found = Found::new(opts, if opts.recheck_after.is_some() { opts.keep } else { 0 });
+    let mut found = Found::new(
+        opts,
+        if opts.recheck_after.is_some() {
+            opts.keep
+        } else {
+            0
+        },
+    );
     let (mut row_passes, mut rows_compared) = (0u64, 0u64);
     pass_started = std::time::Instant::now();
     for pass in row_passes_of(leaves, opts.rows_per_pass) {
@@ -298,7 +305,17 @@ pub async fn compare(
         recheck: None,
     };
     if let (Some(after), false) = (opts.recheck_after, outcome.equal()) {
-        recheck(source, target, opts, after, found, &names, &mut outcome, progress).await?;
+        recheck(
+            source,
+            target,
+            opts,
+            after,
+            found,
+            &names,
+            &mut outcome,
+            progress,
+        )
+        .await?;
     }
     Ok(outcome)
 }
@@ -320,7 +337,10 @@ fn classify(
     let mut differing = 0u64;
     let none = Digest::default();
     for bucket in &buckets {
-        let (x, y) = (a.get(bucket).unwrap_or(&none), b.get(bucket).unwrap_or(&none));
+        let (x, y) = (
+            a.get(bucket).unwrap_or(&none),
+            b.get(bucket).unwrap_or(&none),
+        );
         if x == y {
             continue;
         }
@@ -494,9 +514,12 @@ async fn recheck(
         // The first still-different among those rechecked, and those never rechecked
         // that were among the first before.
         let mut merged = still.first;
-        merged.extend(found.first.into_iter().filter(|d| {
-            !found.kept.iter().any(|k| k.key == d.key)
-        }));
+        merged.extend(
+            found
+                .first
+                .into_iter()
+                .filter(|d| !found.kept.iter().any(|k| k.key == d.key)),
+        );
         merged.sort_by(Difference::cmp_key);
         merged.truncate(opts.first);
         merged

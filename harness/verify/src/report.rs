@@ -138,7 +138,11 @@ pub fn build(
 ) -> Report {
     Report {
         schema: REPORT_SCHEMA,
-        verdict: if outcome.equal() { "equal" } else { "different" },
+        verdict: if outcome.equal() {
+            "equal"
+        } else {
+            "different"
+        },
         source: side(sides.0, outcome.source_rows, stats.0),
         target: side(sides.1, outcome.target_rows, stats.1),
         key: plans.key.clone(),
@@ -212,7 +216,11 @@ pub fn render_text(r: &Report, color: bool) -> String {
         r.target.info.target,
         r.key.join(", "),
         r.columns.len(),
-        if r.columns.is_empty() { "(key only)".to_string() } else { r.columns.join(", ") }
+        if r.columns.is_empty() {
+            "(key only)".to_string()
+        } else {
+            r.columns.join(", ")
+        }
     );
     for note in &r.notes {
         let _ = writeln!(out, "{:<10} {note}", "note");
@@ -223,13 +231,22 @@ pub fn render_text(r: &Report, color: bool) -> String {
         "rows",
         r.source.rows,
         r.target.rows,
-        if r.source.rows == r.target.rows { "" } else { " (counts differ)" }
+        if r.source.rows == r.target.rows {
+            ""
+        } else {
+            " (counts differ)"
+        }
     );
     let levels: Vec<String> = r
         .bisection
         .levels
         .iter()
-        .map(|l| format!("level {}: {} compared, {} differ", l.level, l.ranges_compared, l.ranges_differing))
+        .map(|l| {
+            format!(
+                "level {}: {} compared, {} differ",
+                l.level, l.ranges_compared, l.ranges_differing
+            )
+        })
         .collect();
     let _ = writeln!(out, "{:<10} {}", "ranges", levels.join(" · "));
     if r.bisection.row_passes > 0 {
@@ -248,7 +265,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
             rc.rechecked,
             rc.cleared,
             if rc.not_rechecked > 0 {
-                format!(", {} not rechecked (beyond the kept ones)", rc.not_rechecked)
+                format!(
+                    ", {} not rechecked (beyond the kept ones)",
+                    rc.not_rechecked
+                )
             } else {
                 String::new()
             }
@@ -259,7 +279,11 @@ pub fn render_text(r: &Report, color: bool) -> String {
         let _ = writeln!(
             out,
             "{:<10} {} row(s): {} missing in target · {} missing in source · {} changed",
-            "differ", d.total, d.by_kind.missing_in_target, d.by_kind.missing_in_source, d.by_kind.changed
+            "differ",
+            d.total,
+            d.by_kind.missing_in_target,
+            d.by_kind.missing_in_source,
+            d.by_kind.changed
         );
         let keys: Vec<String> = r
             .first
@@ -279,7 +303,9 @@ pub fn render_text(r: &Report, color: bool) -> String {
                     let cols: Vec<String> = f
                         .columns
                         .iter()
-                        .map(|c| format!("{} ({} → {})", c.column, clip(&c.source), clip(&c.target)))
+                        .map(|c| {
+                            format!("{} ({} → {})", c.column, clip(&c.source), clip(&c.target))
+                        })
                         .collect();
                     format!("changed: {}", cols.join(", "))
                 }
@@ -288,7 +314,12 @@ pub fn render_text(r: &Report, color: bool) -> String {
             let _ = writeln!(out, "{:<10}   {key:<width$}  {what}", "");
         }
         if d.total > r.first.len() as u64 {
-            let _ = writeln!(out, "{:<10}   … and {} more", "", d.total - r.first.len() as u64);
+            let _ = writeln!(
+                out,
+                "{:<10}   … and {} more",
+                "",
+                d.total - r.first.len() as u64
+            );
         }
     }
     let _ = writeln!(out, "{}", side_line("source", &r.source));
@@ -303,7 +334,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
         out,
         "{verdict}: {}",
         if d.total == 0 {
-            format!("{} row(s) on each side, every compared column equal", r.source.rows)
+            format!(
+                "{} row(s) on each side, every compared column equal",
+                r.source.rows
+            )
         } else {
             format!("{} row(s) differ", d.total)
         }

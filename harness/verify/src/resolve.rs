@@ -117,7 +117,8 @@ pub fn resolve(
         }
     };
     columns.sort();
-    if req.mapping.is_none_or(|m| m.columns.is_empty()) && !source.schemaless && !target.schemaless {
+    if req.mapping.is_none_or(|m| m.columns.is_empty()) && !source.schemaless && !target.schemaless
+    {
         let only_target: Vec<String> = target
             .columns
             .iter()
@@ -220,7 +221,10 @@ fn plan_column(
     // The kind: the mapping's, else what a side with a schema says (the source first).
     let natural = |s: &TableShape, w: Which| s.column(&side_path(req, w, name)).map(|c| c.kind);
     let kind: Option<Kind> = m.and_then(|c| c.kind).or_else(|| {
-        let (a, b) = (natural(source, Which::Source), natural(target, Which::Target));
+        let (a, b) = (
+            natural(source, Which::Source),
+            natural(target, Which::Target),
+        );
         let schema_kind = |s: &TableShape, k: Option<Kind>| k.filter(|_| !s.schemaless);
         schema_kind(source, a)
             .or(schema_kind(target, b))
@@ -287,7 +291,11 @@ mod tests {
     fn same_names_and_a_detected_key_without_a_mapping() {
         let pg = sql(
             "public.t",
-            &[("id", "int8", Kind::Number), ("b", "text", Kind::Text), ("a", "timestamptz", Kind::Timestamp)],
+            &[
+                ("id", "int8", Kind::Number),
+                ("b", "text", Kind::Text),
+                ("a", "timestamptz", Kind::Timestamp),
+            ],
             &["id"],
         );
         let ddb = dynamo("t", &[("id", Kind::Number)]);
@@ -318,7 +326,11 @@ type = "timestamp"
         .unwrap();
         let pg = sql(
             "t",
-            &[("id", "int4", Kind::Number), ("created", "timestamptz", Kind::Timestamp), ("x", "text", Kind::Text)],
+            &[
+                ("id", "int4", Kind::Number),
+                ("created", "timestamptz", Kind::Timestamp),
+                ("x", "text", Kind::Text),
+            ],
             &["id"],
         );
         let ddb = dynamo("t", &[("pk", Kind::Number)]);
@@ -338,12 +350,25 @@ type = "timestamp"
 
     #[test]
     fn mismatches_are_one_line_with_the_fix() {
-        let a = sql("a", &[("id", "int8", Kind::Number), ("v", "text", Kind::Text)], &["id"]);
+        let a = sql(
+            "a",
+            &[("id", "int8", Kind::Number), ("v", "text", Kind::Text)],
+            &["id"],
+        );
         let b = sql("b", &[("id", "int8", Kind::Number)], &["id"]);
         let e = resolve(&Request::default(), &a, &b).unwrap_err();
-        assert!(e.message.contains("column `v` is not in the target table b") && e.message.contains("--map"), "{e}");
+        assert!(
+            e.message
+                .contains("column `v` is not in the target table b")
+                && e.message.contains("--map"),
+            "{e}"
+        );
 
-        let c = sql("c", &[("k", "int8", Kind::Number), ("v", "text", Kind::Text)], &["k"]);
+        let c = sql(
+            "c",
+            &[("k", "int8", Kind::Number), ("v", "text", Kind::Text)],
+            &["k"],
+        );
         let e = resolve(&Request::default(), &a, &c).unwrap_err();
         assert!(e.message.starts_with("--key:"), "{e}");
 
@@ -361,10 +386,18 @@ type = "timestamp"
 
     #[test]
     fn target_only_columns_are_noted_and_the_flag_key_wins() {
-        let a = sql("a", &[("id", "int8", Kind::Number), ("k2", "text", Kind::Text)], &["id"]);
+        let a = sql(
+            "a",
+            &[("id", "int8", Kind::Number), ("k2", "text", Kind::Text)],
+            &["id"],
+        );
         let b = sql(
             "b",
-            &[("id", "int8", Kind::Number), ("k2", "text", Kind::Text), ("extra", "text", Kind::Text)],
+            &[
+                ("id", "int8", Kind::Number),
+                ("k2", "text", Kind::Text),
+                ("extra", "text", Kind::Text),
+            ],
             &["id"],
         );
         let key = vec!["k2".to_string()];
@@ -375,6 +408,10 @@ type = "timestamp"
         let plans = resolve(&req, &a, &b).unwrap();
         assert_eq!(plans.key, ["k2"]);
         assert_eq!(plans.columns, ["id"]);
-        assert!(plans.notes.iter().any(|n| n.contains("extra")), "{:?}", plans.notes);
+        assert!(
+            plans.notes.iter().any(|n| n.contains("extra")),
+            "{:?}",
+            plans.notes
+        );
     }
 }

@@ -66,15 +66,26 @@ impl TableSource for MemSource {
         }
         Ok(out)
     }
-    async fn rows(&self, _: &SidePlan, buckets: &BucketSet) -> Result<Vec<CanonicalRow>, VerifyError> {
+    async fn rows(
+        &self,
+        _: &SidePlan,
+        buckets: &BucketSet,
+    ) -> Result<Vec<CanonicalRow>, VerifyError> {
         Ok(self
             .canonical()
             .into_iter()
             .filter(|r| buckets.contains(r.key_hash()))
             .collect())
     }
-    async fn rows_by_key(&self, _: &SidePlan, keys: &[Vec<Value>]) -> Result<Vec<CanonicalRow>, VerifyError> {
-        let wanted: BTreeSet<String> = keys.iter().map(|k| assay_core::verify::value::encode_all(k)).collect();
+    async fn rows_by_key(
+        &self,
+        _: &SidePlan,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<CanonicalRow>, VerifyError> {
+        let wanted: BTreeSet<String> = keys
+            .iter()
+            .map(|k| assay_core::verify::value::encode_all(k))
+            .collect();
         Ok(self
             .canonical()
             .into_iter()
@@ -151,7 +162,7 @@ fn oracle(a: &Table, b: &Table, names: &[String]) -> BTreeSet<(String, DiffKind,
 
 #[tokio::test]
 async fn the_compare_finds_exactly_what_brute_force_finds() {
-    let mut rng = SmallRng::seed_from_u64(0x5eed_0f_a55a7);
+    let mut rng = SmallRng::seed_from_u64(0x5eed_0fa5_5a70);
     for case in 0..300 {
         let columns = rng.random_range(0..4);
         let text_keys = rng.random();
@@ -162,7 +173,11 @@ async fn the_compare_finds_exactly_what_brute_force_finds() {
             insert(&mut a, key(i, text_keys), cols);
         }
         let mut b = a.clone();
-        let edits = if rng.random_bool(0.2) { 0 } else { rng.random_range(1..30) };
+        let edits = if rng.random_bool(0.2) {
+            0
+        } else {
+            rng.random_range(1..30)
+        };
         for _ in 0..edits {
             let i = rng.random_range(0..n + 20);
             match rng.random_range(0..3) {
@@ -194,8 +209,14 @@ async fn the_compare_finds_exactly_what_brute_force_finds() {
         };
         let (sa, sb) = (MemSource::new(a.clone()), MemSource::new(b.clone()));
         let out = compare(
-            Side { source: &sa, plan: &plan },
-            Side { source: &sb, plan: &plan },
+            Side {
+                source: &sa,
+                plan: &plan,
+            },
+            Side {
+                source: &sb,
+                plan: &plan,
+            },
             &opts,
             &|_| {},
         )
@@ -215,10 +236,17 @@ async fn the_compare_finds_exactly_what_brute_force_finds() {
         assert_eq!(got, want, "case {case}: {opts:?}");
         assert_eq!(out.totals.total(), want.len() as u64, "case {case}");
         assert_eq!(out.equal(), want.is_empty());
-        assert_eq!((out.source_rows, out.target_rows), (a.len() as u64, b.len() as u64));
+        assert_eq!(
+            (out.source_rows, out.target_rows),
+            (a.len() as u64, b.len() as u64)
+        );
         // First differences come in key order.
         let keys: Vec<&Vec<Value>> = out.first.iter().map(|d| &d.key).collect();
-        assert!(keys.windows(2).all(|w| w[0][0].cmp_canonical(&w[1][0]).is_le()), "case {case}");
+        assert!(
+            keys.windows(2)
+                .all(|w| w[0][0].cmp_canonical(&w[1][0]).is_le()),
+            "case {case}"
+        );
         // An equal table needs one pass and nothing more.
         if want.is_empty() {
             assert_eq!(out.row_passes, 0, "case {case}");
@@ -239,8 +267,14 @@ async fn only_the_first_ten_are_listed_but_all_are_counted() {
     let (sa, sb) = (MemSource::new(a), MemSource::new(b));
     let plan = plan(1);
     let out = compare(
-        Side { source: &sa, plan: &plan },
-        Side { source: &sb, plan: &plan },
+        Side {
+            source: &sa,
+            plan: &plan,
+        },
+        Side {
+            source: &sb,
+            plan: &plan,
+        },
         &Options::default(),
         &|_| {},
     )
@@ -248,7 +282,10 @@ async fn only_the_first_ten_are_listed_but_all_are_counted() {
     .unwrap();
     assert_eq!(out.totals.missing_in_target, 143);
     let shown: Vec<String> = out.first.iter().map(|d| d.key[0].display()).collect();
-    assert_eq!(shown, ["0", "7", "14", "21", "28", "35", "42", "49", "56", "63"]);
+    assert_eq!(
+        shown,
+        ["0", "7", "14", "21", "28", "35", "42", "49", "56", "63"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,7 +304,11 @@ async fn the_recheck_clears_what_caught_up_and_keeps_what_did_not() {
         let sb = sb.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            insert(&mut sb.rows.lock().unwrap(), key(9, false), vec![Value::Number("9".into())]);
+            insert(
+                &mut sb.rows.lock().unwrap(),
+                key(9, false),
+                vec![Value::Number("9".into())],
+            );
         })
     };
     let plan = plan(1);
@@ -276,8 +317,14 @@ async fn the_recheck_clears_what_caught_up_and_keeps_what_did_not() {
         ..Options::default()
     };
     let out = compare(
-        Side { source: &sa, plan: &plan },
-        Side { source: &*sb, plan: &plan },
+        Side {
+            source: &sa,
+            plan: &plan,
+        },
+        Side {
+            source: &*sb,
+            plan: &plan,
+        },
         &opts,
         &|_| {},
     )

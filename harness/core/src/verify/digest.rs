@@ -57,7 +57,11 @@ impl Bucket {
         let bits = u32::from(level) * BITS_PER_LEVEL;
         Bucket {
             level,
-            prefix: if bits == 0 { 0 } else { key_hash >> (64 - bits) },
+            prefix: if bits == 0 {
+                0
+            } else {
+                key_hash >> (64 - bits)
+            },
         }
     }
 

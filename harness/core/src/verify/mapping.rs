@@ -161,7 +161,10 @@ pub fn parse(src: &str, file: &str) -> Result<Mapping, ScenarioError> {
         let c = entry.get_ref();
         let name = c.name.get_ref().trim().to_string();
         if name.is_empty() {
-            return Err(at(c.name.span(), "`name` is empty; give the column a name".into()));
+            return Err(at(
+                c.name.span(),
+                "`name` is empty; give the column a name".into(),
+            ));
         }
         if columns.iter().any(|m| m.name == name) {
             return Err(at(
@@ -174,16 +177,25 @@ pub fn parse(src: &str, file: &str) -> Result<Mapping, ScenarioError> {
             Some(k) => Some(parse_kind(k.get_ref()).ok_or_else(|| {
                 at(
                     k.span(),
-                    format!("type `{}` is not known; use one of {KIND_SPELLINGS}", k.get_ref()),
+                    format!(
+                        "type `{}` is not known; use one of {KIND_SPELLINGS}",
+                        k.get_ref()
+                    ),
                 )
             })?),
         };
         let path = |p: &Option<Spanned<String>>| -> Result<Option<String>, ScenarioError> {
             match p {
-                Some(p) if p.get_ref().trim().is_empty() || p.get_ref().split('.').any(str::is_empty) => {
+                Some(p)
+                    if p.get_ref().trim().is_empty()
+                        || p.get_ref().split('.').any(str::is_empty) =>
+                {
                     Err(at(
                         p.span(),
-                        format!("`{}` is not a column or attribute path; write `col` or `attr.nested`", p.get_ref()),
+                        format!(
+                            "`{}` is not a column or attribute path; write `col` or `attr.nested`",
+                            p.get_ref()
+                        ),
                     ))
                 }
                 Some(p) => Ok(Some(p.get_ref().trim().to_string())),
@@ -197,7 +209,11 @@ pub fn parse(src: &str, file: &str) -> Result<Mapping, ScenarioError> {
             let stored = StoredAs::parse(f.get_ref()).ok_or_else(|| {
                 at(
                     f.span(),
-                    format!("format `{}` is not known; use one of {}", f.get_ref(), StoredAs::SPELLINGS),
+                    format!(
+                        "format `{}` is not known; use one of {}",
+                        f.get_ref(),
+                        StoredAs::SPELLINGS
+                    ),
                 )
             })?;
             let fits = match stored {
@@ -280,10 +296,26 @@ target_format = "epoch_ms"
         for (src, needle, line) in [
             ("format = 2\n", "format = 1", 1),
             ("key = []\n", "name the key", 1),
-            ("[[columns]]\nname = \"a\"\ntype = \"float64\"\n", "int, decimal", 3),
-            ("[[columns]]\nname = \"a\"\n[[columns]]\nname = \"a\"\n", "mapped twice", 4),
-            ("[[columns]]\nname = \"a\"\ntype = \"int\"\ntarget_format = \"epoch_ms\"\n", "timestamp", 4),
-            ("[[columns]]\nname = \"a\"\ntarget = \"a..b\"\n", "attribute path", 3),
+            (
+                "[[columns]]\nname = \"a\"\ntype = \"float64\"\n",
+                "int, decimal",
+                3,
+            ),
+            (
+                "[[columns]]\nname = \"a\"\n[[columns]]\nname = \"a\"\n",
+                "mapped twice",
+                4,
+            ),
+            (
+                "[[columns]]\nname = \"a\"\ntype = \"int\"\ntarget_format = \"epoch_ms\"\n",
+                "timestamp",
+                4,
+            ),
+            (
+                "[[columns]]\nname = \"a\"\ntarget = \"a..b\"\n",
+                "attribute path",
+                3,
+            ),
             ("[[columns]]\nname = \"a\"\ncolour = 1\n", "colour", 3),
         ] {
             let e = parse(src, "m.toml").unwrap_err();

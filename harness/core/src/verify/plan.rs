@@ -34,7 +34,8 @@ impl StoredAs {
         })
     }
 
-    pub const SPELLINGS: &'static str = "native, text, rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns";
+    pub const SPELLINGS: &'static str =
+        "native, text, rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns";
 }
 
 /// One column (or attribute) as the backend describes it.

@@ -228,9 +228,7 @@ pub fn canonical_number(text: &str) -> Option<String> {
     };
     match body.to_ascii_lowercase().as_str() {
         "nan" => return Some("NaN".into()),
-        "inf" | "infinity" => {
-            return Some(if negative { "-Infinity" } else { "Infinity" }.into())
-        }
+        "inf" | "infinity" => return Some(if negative { "-Infinity" } else { "Infinity" }.into()),
         _ => {}
     }
     let (mantissa, exponent) = match body.find(['e', 'E']) {
@@ -242,7 +240,10 @@ pub fn canonical_number(text: &str) -> Option<String> {
         None => (mantissa, ""),
     };
     if int_part.is_empty() && frac_part.is_empty()
-        || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit())
+        || !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return None;
     }
@@ -354,7 +355,9 @@ pub fn parse_rfc3339(text: &str) -> Option<i128> {
     let b = t.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let s = t.get(r)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -473,7 +476,11 @@ pub fn epoch_to_nanos(number: &str, unit: EpochUnit) -> Option<i128> {
     let int: i128 = int.parse().ok()?;
     let scale = unit.nanos();
     let digits = scale.ilog10() as usize;
-    let frac: String = frac.chars().chain(std::iter::repeat('0')).take(digits).collect();
+    let frac: String = frac
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(digits)
+        .collect();
     let frac: i128 = if digits == 0 { 0 } else { frac.parse().ok()? };
     let ns = int.checked_mul(scale)?.checked_add(frac)?;
     Some(if negative { -ns } else { ns })
@@ -554,15 +561,26 @@ mod tests {
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59.5Z"), Some(-500_000_000));
         assert_eq!(format_rfc3339(base + 120_000), "2023-11-14T22:13:20.00012Z");
         assert_eq!(format_rfc3339(-500_000_000), "1969-12-31T23:59:59.5Z");
-        for bad in ["2023-13-01", "2023-11-14T25:00:00Z", "yesterday", "2023-11-14T22:13"] {
+        for bad in [
+            "2023-13-01",
+            "2023-11-14T25:00:00Z",
+            "yesterday",
+            "2023-11-14T22:13",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn epoch_numbers_become_nanoseconds() {
-        assert_eq!(epoch_to_nanos("1.5", EpochUnit::Seconds), Some(1_500_000_000));
-        assert_eq!(epoch_to_nanos("1700000000123", EpochUnit::Millis), Some(1_700_000_000_123_000_000));
+        assert_eq!(
+            epoch_to_nanos("1.5", EpochUnit::Seconds),
+            Some(1_500_000_000)
+        );
+        assert_eq!(
+            epoch_to_nanos("1700000000123", EpochUnit::Millis),
+            Some(1_700_000_000_123_000_000)
+        );
         assert_eq!(epoch_to_nanos("-2", EpochUnit::Micros), Some(-2_000));
         assert_eq!(epoch_to_nanos("7", EpochUnit::Nanos), Some(7));
         assert_eq!(epoch_to_nanos("x", EpochUnit::Nanos), None);

@@ -309,12 +309,16 @@ pub(crate) fn value_of(av: Option<&AttributeValue>, col: &PlanColumn) -> Value {
     };
     let number = |n: &str| Value::number(n).unwrap_or_else(unconvertible);
     match (col.kind, av) {
-        (None, AttributeValue::S(s)) | (Some(Kind::Text), AttributeValue::S(s)) => Value::Text(s.clone()),
+        (None, AttributeValue::S(s)) | (Some(Kind::Text), AttributeValue::S(s)) => {
+            Value::Text(s.clone())
+        }
         (None, AttributeValue::N(n)) | (Some(Kind::Number), AttributeValue::N(n)) => number(n),
         (None, AttributeValue::B(b)) | (Some(Kind::Bytes), AttributeValue::B(b)) => {
             Value::Bytes(b.as_ref().to_vec())
         }
-        (None, AttributeValue::Bool(b)) | (Some(Kind::Bool), AttributeValue::Bool(b)) => Value::Bool(*b),
+        (None, AttributeValue::Bool(b)) | (Some(Kind::Bool), AttributeValue::Bool(b)) => {
+            Value::Bool(*b)
+        }
         (Some(Kind::Number), AttributeValue::S(s)) => number(s),
         (Some(Kind::Text), AttributeValue::N(n)) => Value::Text(n.clone()),
         (Some(Kind::Text), AttributeValue::Bool(b)) => Value::Text(b.to_string()),
@@ -380,7 +384,10 @@ impl TableSource for DynamoTableSource {
             Err(e) => return Err(self.error("DescribeTable", &e)),
         };
         let t = desc.table().ok_or_else(|| {
-            VerifyError::backend(format!("dynamodb {}: DescribeTable answered without a table", self.address))
+            VerifyError::backend(format!(
+                "dynamodb {}: DescribeTable answered without a table",
+                self.address
+            ))
         })?;
         let mut key: Vec<(KeyType, String)> = t
             .key_schema()
@@ -422,7 +429,9 @@ impl TableSource for DynamoTableSource {
 
     async fn prepare(&self, plan: &SidePlan) -> Result<(), VerifyError> {
         if plan.key.is_empty() {
-            return Err(VerifyError::input("--key: the DynamoDB side needs its key attribute(s)"));
+            return Err(VerifyError::input(
+                "--key: the DynamoDB side needs its key attribute(s)",
+            ));
         }
         Ok(())
     }
@@ -434,14 +443,22 @@ impl TableSource for DynamoTableSource {
         Ok(std::mem::take(&mut out.digests))
     }
 
-    async fn rows(&self, plan: &SidePlan, buckets: &BucketSet) -> Result<Vec<CanonicalRow>, VerifyError> {
+    async fn rows(
+        &self,
+        plan: &SidePlan,
+        buckets: &BucketSet,
+    ) -> Result<Vec<CanonicalRow>, VerifyError> {
         let started = Instant::now();
         let mut out = self.scan(plan, Gather::Rows(buckets)).await?;
         self.account(started, &out, out.rows.len() as u64);
         Ok(std::mem::take(&mut out.rows))
     }
 
-    async fn rows_by_key(&self, plan: &SidePlan, keys: &[Vec<Value>]) -> Result<Vec<CanonicalRow>, VerifyError> {
+    async fn rows_by_key(
+        &self,
+        plan: &SidePlan,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<CanonicalRow>, VerifyError> {
         let started = Instant::now();
         let projection = Projection::of(plan);
         let mut out = SegmentOut::default();
@@ -475,7 +492,9 @@ impl TableSource for DynamoTableSource {
                     .projection_expression(&projection.expression)
                     .set_expression_attribute_names(Some(projection.names.clone()))
                     .build()
-                    .map_err(|e| VerifyError::backend(format!("dynamodb: BatchGetItem request: {e}")))?;
+                    .map_err(|e| {
+                        VerifyError::backend(format!("dynamodb: BatchGetItem request: {e}"))
+                    })?;
                 let answer = self
                     .client
                     .batch_get_item()
@@ -489,7 +508,8 @@ impl TableSource for DynamoTableSource {
                     add_capacity(&mut out.capacity, Some(c));
                 }
                 if let Some(items) = answer.responses().and_then(|r| r.get(&plan.table)) {
-                    out.rows.extend(items.iter().map(|i| canonical_row(i, plan)));
+                    out.rows
+                        .extend(items.iter().map(|i| canonical_row(i, plan)));
                 }
                 if let Some(left) = answer.unprocessed_keys().and_then(|u| u.get(&plan.table)) {
                     pending = left.keys().to_vec();
@@ -525,15 +545,30 @@ mod tests {
         let n = |s: &str| AttributeValue::N(s.into());
         let s = |s: &str| AttributeValue::S(s.into());
         let num = col(Some(Kind::Number), StoredAs::Native);
-        assert_eq!(value_of(Some(&n("1.50")), &num), Value::Number("1.5".into()));
+        assert_eq!(
+            value_of(Some(&n("1.50")), &num),
+            Value::Number("1.5".into())
+        );
         assert_eq!(value_of(Some(&s("7")), &num), Value::Number("7".into()));
         assert_eq!(value_of(None, &num), Value::Null);
-        assert_eq!(value_of(Some(&AttributeValue::Null(true)), &num), Value::Null);
+        assert_eq!(
+            value_of(Some(&AttributeValue::Null(true)), &num),
+            Value::Null
+        );
         let ts = col(Some(Kind::Timestamp), StoredAs::Native);
-        assert_eq!(value_of(Some(&s("1970-01-01T00:00:01Z")), &ts), Value::Timestamp(1_000_000_000));
-        assert_eq!(value_of(Some(&n("2")), &ts), Value::Timestamp(2_000_000_000));
+        assert_eq!(
+            value_of(Some(&s("1970-01-01T00:00:01Z")), &ts),
+            Value::Timestamp(1_000_000_000)
+        );
+        assert_eq!(
+            value_of(Some(&n("2")), &ts),
+            Value::Timestamp(2_000_000_000)
+        );
         let ms = col(Some(Kind::Timestamp), StoredAs::Epoch(EpochUnit::Millis));
-        assert_eq!(value_of(Some(&n("1500")), &ms), Value::Timestamp(1_500_000_000));
+        assert_eq!(
+            value_of(Some(&n("1500")), &ms),
+            Value::Timestamp(1_500_000_000)
+        );
         // What does not convert is a difference, never an accidental match.
         let Value::Text(t) = value_of(Some(&s("soon")), &ts) else {
             panic!("an unconvertible value must become a text")
@@ -541,7 +576,10 @@ mod tests {
         assert!(t.contains("\"soon\"") && t.contains("timestamp"), "{t}");
         let doc = AttributeValue::M(HashMap::from([
             ("b".to_string(), n("2.0")),
-            ("a".to_string(), AttributeValue::Ss(vec!["y".into(), "x".into()])),
+            (
+                "a".to_string(),
+                AttributeValue::Ss(vec!["y".into(), "x".into()]),
+            ),
         ]));
         assert_eq!(
             value_of(Some(&doc), &col(None, StoredAs::Native)),
@@ -568,7 +606,10 @@ mod tests {
             ("pk".to_string(), AttributeValue::N("3".into())),
             (
                 "meta".to_string(),
-                AttributeValue::M(HashMap::from([("pk".to_string(), AttributeValue::S("x".into()))])),
+                AttributeValue::M(HashMap::from([(
+                    "pk".to_string(),
+                    AttributeValue::S("x".into()),
+                )])),
             ),
         ]);
         let row = canonical_row(&item, &plan);

@@ -73,14 +73,19 @@ impl PgTableSource {
             return Err(VerifyError::input(format!("postgres: {why}")));
         }
         let options = PgConnectOptions::from_str(url.expose())
-            .map_err(|e| VerifyError::input(format!("postgres: the target's url does not parse: {e}")))?
+            .map_err(|e| {
+                VerifyError::input(format!("postgres: the target's url does not parse: {e}"))
+            })?
             .application_name("assay-verify")
             .options([
                 ("default_transaction_read_only", "on".to_string()),
                 ("TimeZone", "UTC".to_string()),
                 ("extra_float_digits", "1".to_string()),
                 ("DateStyle", "ISO".to_string()),
-                ("statement_timeout", format!("{}ms", STATEMENT_TIMEOUT.as_millis())),
+                (
+                    "statement_timeout",
+                    format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
+                ),
                 // Assay runs the ranges in parallel itself; the server's own workers on
                 // top only crowd the CPUs. Room to hash-aggregate 4096 buckets in memory.
                 ("max_parallel_workers_per_gather", "0".to_string()),
@@ -89,7 +94,11 @@ impl PgTableSource {
         let addr = format!("{}:{}", options.get_host(), options.get_port());
         let mut first = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(VerifyError::backend(classify::connect_error(&e, "server", &addr).message)),
+            Ok(Err(e)) => {
+                return Err(VerifyError::backend(
+                    classify::connect_error(&e, "server", &addr).message,
+                ))
+            }
             Err(_) => {
                 return Err(VerifyError::backend(
                     classify::connect_timeout_error("server", &addr, CONNECT_TIMEOUT).message,
@@ -147,11 +156,14 @@ impl PgTableSource {
         let mut bounds: Vec<String> = Vec::new();
         let mut requests = 1;
         if wanted > 1 && matches!(typname, "int2" | "int4" | "int8") {
-            let row = sqlx::query(&format!("SELECT min({k})::int8, max({k})::int8 FROM {table}"))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| backend(&e, &self.addr))?;
-            let (lo, hi): (Option<i64>, Option<i64>) = (row.try_get(0).ok().flatten(), row.try_get(1).ok().flatten());
+            let row = sqlx::query(&format!(
+                "SELECT min({k})::int8, max({k})::int8 FROM {table}"
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| backend(&e, &self.addr))?;
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                (row.try_get(0).ok().flatten(), row.try_get(1).ok().flatten());
             if let (Some(lo), Some(hi)) = (lo, hi) {
                 let span = i128::from(hi) - i128::from(lo) + 1;
                 let step = (span / wanted as i128).max(1);
@@ -183,14 +195,19 @@ impl PgTableSource {
             .await
             .unwrap_or_default();
             if sample.len() >= wanted {
-                bounds = (1..wanted).map(|i| sample[i * sample.len() / wanted].clone()).collect();
+                bounds = (1..wanted)
+                    .map(|i| sample[i * sample.len() / wanted].clone())
+                    .collect();
                 bounds.dedup();
             }
         }
         let mut ranges = Vec::with_capacity(bounds.len() + 1);
         let mut lo = None;
         for b in bounds {
-            ranges.push(Range { lo: lo.take(), hi: Some(b.clone()) });
+            ranges.push(Range {
+                lo: lo.take(),
+                hi: Some(b.clone()),
+            });
             lo = Some(b);
         }
         ranges.push(Range { lo, hi: None });
@@ -246,7 +263,10 @@ impl PgTableSource {
             .buffer_unordered(self.parallel)
             .try_collect()
             .await?;
-        Ok((parts.into_iter().flatten().collect(), ranges.len() as u64 + extra))
+        Ok((
+            parts.into_iter().flatten().collect(),
+            ranges.len() as u64 + extra,
+        ))
     }
 
     async fn run_range<T>(
@@ -370,7 +390,11 @@ impl TableSource for PgTableSource {
         let filter = if within.is_all() {
             String::new()
         } else {
-            format!(" WHERE left({}, {}) = ANY($1::text[])", d.md5("ke"), width - 3)
+            format!(
+                " WHERE left({}, {}) = ANY($1::text[])",
+                d.md5("ke"),
+                width - 3
+            )
         };
         let build = |cond: &str| {
             format!(
@@ -395,15 +419,28 @@ impl TableSource for PgTableSource {
             let n = out.values().map(|d| d.rows).sum();
             self.table_rows.store(n, Ordering::Relaxed);
         }
-        self.account(started, requests, self.table_rows.load(Ordering::Relaxed), 0);
+        self.account(
+            started,
+            requests,
+            self.table_rows.load(Ordering::Relaxed),
+            0,
+        );
         Ok(out)
     }
 
-    async fn rows(&self, plan: &SidePlan, buckets: &BucketSet) -> Result<Vec<CanonicalRow>, VerifyError> {
+    async fn rows(
+        &self,
+        plan: &SidePlan,
+        buckets: &BucketSet,
+    ) -> Result<Vec<CanonicalRow>, VerifyError> {
         let started = Instant::now();
         let (key, cols) = self.dialect.row(plan)?;
         let d = self.dialect;
-        let named: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!(", {c} AS c{i}")).collect();
+        let named: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(", {c} AS c{i}"))
+            .collect();
         let outer: Vec<String> = (0..cols.len()).map(|i| format!(", c{i}")).collect();
         let build = |cond: &str| {
             format!(
@@ -421,14 +458,24 @@ impl TableSource for PgTableSource {
         let (rows, requests) = self
             .each_range(plan, build, Some(&hexes), canonical, n)
             .await?;
-        self.account(started, requests, self.table_rows.load(Ordering::Relaxed), rows.len() as u64);
+        self.account(
+            started,
+            requests,
+            self.table_rows.load(Ordering::Relaxed),
+            rows.len() as u64,
+        );
         Ok(rows)
     }
 
-    async fn rows_by_key(&self, plan: &SidePlan, keys: &[Vec<Value>]) -> Result<Vec<CanonicalRow>, VerifyError> {
+    async fn rows_by_key(
+        &self,
+        plan: &SidePlan,
+        keys: &[Vec<Value>],
+    ) -> Result<Vec<CanonicalRow>, VerifyError> {
         let started = Instant::now();
         let (key, cols) = self.dialect.row(plan)?;
-        let mut columns: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(keys.len()); plan.key.len()];
+        let mut columns: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(keys.len()); plan.key.len()];
         for k in keys {
             for (i, v) in k.iter().enumerate().take(plan.key.len()) {
                 columns[i].push(key_literal(v));
@@ -439,11 +486,22 @@ impl TableSource for PgTableSource {
             .key
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("u{i}::{}", quote_ident(c.native_type.as_deref().unwrap_or("text"))))
+            .map(|(i, c)| {
+                format!(
+                    "u{i}::{}",
+                    quote_ident(c.native_type.as_deref().unwrap_or("text"))
+                )
+            })
             .collect();
         let key_cols: Vec<String> = plan.key.iter().map(|c| quote_ident(&c.path[0])).collect();
-        let params: Vec<String> = (1..=plan.key.len()).map(|i| format!("${i}::text[]")).collect();
-        let named: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!(", {c} AS c{i}")).collect();
+        let params: Vec<String> = (1..=plan.key.len())
+            .map(|i| format!("${i}::text[]"))
+            .collect();
+        let named: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(", {c} AS c{i}"))
+            .collect();
         let sql = format!(
             "SELECT {key} AS ke{named} FROM {table} WHERE ({kc}) IN \
              (SELECT {casts} FROM unnest({params}) AS u({names}))",
@@ -480,12 +538,19 @@ fn digest_row(row: &PgRow, _: usize) -> Result<(Bucket, Digest), VerifyError> {
     let hex: String = row.try_get(0).map_err(decode_err)?;
     let rows: i64 = row.try_get(1).map_err(decode_err)?;
     let sum: String = row.try_get(2).map_err(decode_err)?;
-    let bucket = Bucket::from_hex(&hex)
-        .ok_or_else(|| VerifyError::backend(format!("postgres: bucket {hex:?} is no md5 prefix")))?;
+    let bucket = Bucket::from_hex(&hex).ok_or_else(|| {
+        VerifyError::backend(format!("postgres: bucket {hex:?} is no md5 prefix"))
+    })?;
     let sum: i128 = sum
         .parse()
         .map_err(|_| VerifyError::backend(format!("postgres: digest sum {sum:?} is no integer")))?;
-    Ok((bucket, Digest { rows: rows as u64, sum }))
+    Ok((
+        bucket,
+        Digest {
+            rows: rows as u64,
+            sum,
+        },
+    ))
 }
 
 /// A result row `ke, c0, c1, …` as a canonical row.

@@ -25,7 +25,10 @@ pub(crate) fn quote_ident(name: &str) -> String {
 
 /// `a.b` → `"a"."b"`; `b` → `"b"` (the search path finds it).
 pub(crate) fn quote_table(name: &str) -> String {
-    name.split('.').map(quote_ident).collect::<Vec<_>>().join(".")
+    name.split('.')
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The kind a PostgreSQL type's values have by nature (base type names, `pg_type.typname`).
@@ -89,7 +92,9 @@ impl Dialect {
                     (Kind::Number, "int2" | "int4" | "int8" | "oid") => format!("{c}::text"),
                     (Kind::Number, "numeric") => self.trimmed(&c),
                     // A float's text is its shortest exact form (extra_float_digits = 1).
-                    (Kind::Number, _) | (Kind::Text, _) => self.trimmed(&format!("{c}::text::numeric")),
+                    (Kind::Number, _) | (Kind::Text, _) => {
+                        self.trimmed(&format!("{c}::text::numeric"))
+                    }
                     (Kind::Bool, _) => format!("{c}::int::text"),
                     _ => return Err(cannot()),
                 };
@@ -118,7 +123,9 @@ impl Dialect {
                 (Kind::Number, StoredAs::Epoch(unit)) => {
                     format!("'t' || trunc({c}::numeric * {})::text || ';'", unit.nanos())
                 }
-                (Kind::Number, _) => format!("'t' || trunc({c}::numeric * 1000000000)::text || ';'"),
+                (Kind::Number, _) => {
+                    format!("'t' || trunc({c}::numeric * 1000000000)::text || ';'")
+                }
                 (Kind::Timestamp, _) => self.nanos(&c),
                 // Text (RFC 3339) and dates: read as a time in UTC (the session's zone).
                 (Kind::Text, _) => self.nanos(&format!("{c}::text::timestamptz")),
@@ -217,9 +224,19 @@ mod tests {
             exact_extract: true,
         };
         let e = d
-            .column(&col("payload", "bytea", Some(Kind::Timestamp), StoredAs::Native))
+            .column(&col(
+                "payload",
+                "bytea",
+                Some(Kind::Timestamp),
+                StoredAs::Native,
+            ))
             .unwrap_err();
-        assert!(e.message.contains("`payload` (bytea)") && e.message.contains("--map"), "{e}");
-        assert!(d.column(&col("n", "int8", Some(Kind::Text), StoredAs::Native)).is_ok());
+        assert!(
+            e.message.contains("`payload` (bytea)") && e.message.contains("--map"),
+            "{e}"
+        );
+        assert!(d
+            .column(&col("n", "int8", Some(Kind::Text), StoredAs::Native))
+            .is_ok());
     }
 }

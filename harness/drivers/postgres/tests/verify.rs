@@ -95,7 +95,12 @@ async fn server_encodings_and_digests_equal_the_clients() {
             col("d", "date", None, native),
             col("u", "uuid", None, native),
             col("numtext", "text", Some(Kind::Number), StoredAs::Text),
-            col("ms", "int8", Some(Kind::Timestamp), StoredAs::Epoch(EpochUnit::Millis)),
+            col(
+                "ms",
+                "int8",
+                Some(Kind::Timestamp),
+                StoredAs::Epoch(EpochUnit::Millis),
+            ),
             col("iso", "text", Some(Kind::Timestamp), StoredAs::Text),
         ],
     };
@@ -226,7 +231,9 @@ async fn server_encodings_and_digests_equal_the_clients() {
     assert_eq!(again.len(), 2);
 
     // A value that does not convert is bad input naming the fix.
-    conn.execute("INSERT INTO enc (id, numtext) VALUES (10, 'many')").await.unwrap();
+    conn.execute("INSERT INTO enc (id, numtext) VALUES (10, 'many')")
+        .await
+        .unwrap();
     let e = source.digests(&plan, &BucketSet::all()).await.unwrap_err();
     assert_eq!(e.kind, assay_core::verify::VerifyErrorKind::Input, "{e}");
     assert!(e.message.contains("--map"), "{e}");
