@@ -88,11 +88,10 @@ fn list_history(rng: &mut Rng) -> Vec<Txn> {
         let stale = rng.chance(15);
         for m in &mut txns[t].mops {
             match m {
-                Mop::Append(k, e) => {
-                    if applies {
-                        state.entry(*k).or_default().push(*e);
-                    }
+                Mop::Append(k, e) if applies => {
+                    state.entry(*k).or_default().push(*e);
                 }
+                Mop::Append(..) => {}
                 Mop::ReadList(k, seen) => {
                     let src = if stale && rng.chance(60) {
                         &history[stale_from]
