@@ -171,16 +171,7 @@ struct PgSession(PgConnection);
 impl IsolationConn for PgSession {
     async fn run(&mut self, sql: &str) -> Ran {
         // A bare `&str` has no arguments, so sqlx sends it as a simple query (text results).
-        match self.0.fetch_all(sql).await {
-            Err(e) => error_ran(&e),
-            Ok(rows) => match rows.iter().map(row_text).collect::<Result<Vec<_>, _>>() {
-                Ok(rows) => Ran::rows(rows),
-                Err(e) => Ran::failed(ObservedResult::Error {
-                    sqlstate: String::new(),
-                    message: format!("a value could not be read as text: {e}"),
-                }),
-            },
-        }
+        Ran::from_fetch(self.0.fetch_all(sql).await, row_text, error_ran)
     }
 
     async fn close(self: Box<Self>) {

@@ -79,6 +79,25 @@ impl Ran {
             ends_transaction: false,
         }
     }
+
+    /// What a text-protocol fetch came to: its rows as the dialect reads them as text, or
+    /// the dialect's account of its error.
+    pub fn from_fetch<R, E: std::fmt::Display>(
+        fetched: Result<Vec<R>, sqlx::Error>,
+        row_text: impl Fn(&R) -> Result<Vec<String>, E>,
+        error_ran: impl Fn(&sqlx::Error) -> Ran,
+    ) -> Ran {
+        match fetched {
+            Err(e) => error_ran(&e),
+            Ok(rows) => match rows.iter().map(row_text).collect::<Result<Vec<_>, _>>() {
+                Ok(rows) => Ran::rows(rows),
+                Err(e) => Ran::failed(ObservedResult::Error {
+                    sqlstate: String::new(),
+                    message: format!("a value could not be read as text: {e}"),
+                }),
+            },
+        }
+    }
 }
 
 /// One connection the runner drives: a session, or the admin connection.
